@@ -1,0 +1,1 @@
+"""Reward services: the Verifier contract, its gRPC host, the math checker, the client and router."""

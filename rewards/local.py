@@ -1,0 +1,111 @@
+"""Start built-in verifier services as local subprocesses on free loopback ports.
+
+``verity train`` and ``verity score`` use this when no endpoint is given: each service is a real
+``verity serve NAME --port 0`` process; its port is read from the line it prints on start, and it
+is used only once its grpc.health.v1 check answers SERVING. The same gRPC path as a remote stack.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import time
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from rewards.builtin import BUILTIN_VERIFIERS
+
+_LISTENING = re.compile(r"listening on (\S+:\d+)")
+
+
+def wait_healthy(address: str, timeout_s: float = 60.0) -> None:
+    """Block until the server at ``address`` reports SERVING, or raise TimeoutError."""
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            try:
+                if stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2.0).status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"service at {address} not healthy after {timeout_s:g}s")
+            time.sleep(0.1)
+
+
+class LocalServices:
+    """Context manager: ``with LocalServices({"math"}) as endpoints: ...`` gives name -> [address]."""
+
+    def __init__(self, names: set[str] | list[str], workers: int | None = None, deadline_s: float = 1.0, start_timeout_s: float = 120.0):
+        unknown = sorted(set(names) - set(BUILTIN_VERIFIERS))
+        if unknown:
+            raise ValueError(
+                f"cannot start verifier(s) {', '.join(unknown)} locally: built-in ones are {', '.join(sorted(BUILTIN_VERIFIERS))}; "
+                f"for another service pass --endpoint NAME=HOST:PORT"
+            )
+        self.names = sorted(set(names))
+        self.workers = workers
+        self.deadline_s = deadline_s
+        self.start_timeout_s = start_timeout_s
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.endpoints: dict[str, list[str]] = {}
+
+    def __enter__(self) -> dict[str, list[str]]:
+        try:
+            for name in self.names:
+                self.endpoints[name] = [self._start(name)]
+        except BaseException:
+            self.stop()
+            raise
+        return self.endpoints
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _start(self, name: str) -> str:
+        cmd = [sys.executable, "-m", "verity.cli", "serve", name, "--host", "127.0.0.1", "--port", "0", "--deadline-s", str(self.deadline_s), "--log-level", "WARNING"]
+        if self.workers:
+            cmd += ["--workers", str(self.workers)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=os.environ.copy())
+        self.processes[name] = proc
+        address = self._read_address(name, proc)
+        wait_healthy(address, self.start_timeout_s)
+        return address
+
+    def _read_address(self, name: str, proc: subprocess.Popen) -> str:
+        deadline = time.monotonic() + self.start_timeout_s
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            while time.monotonic() < deadline:
+                if not sel.select(timeout=0.5):
+                    if proc.poll() is not None:
+                        break
+                    continue
+                line = proc.stdout.readline()
+                if not line:
+                    break
+                match = _LISTENING.search(line)
+                if match:
+                    return match.group(1)
+        raise RuntimeError(f"local '{name}' service did not start (exit code {proc.poll()}); its stderr is above")
+
+    def stop(self) -> None:
+        """SIGTERM every service (graceful), then SIGKILL what is left after 10 s."""
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.processes.values():
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdout:
+                proc.stdout.close()
+        self.processes.clear()

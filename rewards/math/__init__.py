@@ -1,0 +1,1 @@
+"""The math verifier: final-answer extraction and math-verify comparison."""

@@ -1,0 +1,122 @@
+"""Training end to end with the real model and real gRPC verifier subprocesses."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from rewards.schema import Score, Status
+from trainer.config import load_config
+from trainer.loop import Trainer
+from trainer.model import load_model, load_tokenizer
+from trainer.rollout.base import Rollout
+from trainer.rollout.hf import HFEngine
+from trainer.run import train_main
+
+pytestmark = pytest.mark.model
+
+TINY = [
+    "rollout.prompts_per_step=2",
+    "rollout.group_size=4",
+    "rollout.max_new_tokens=12",
+    "eval.max_new_tokens=12",
+    "data.arithmetic.test_size=4",
+    "rewards.local_workers=1",
+    "rollout.temperature=1.5",
+]
+
+
+def metrics(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_two_steps_through_real_grpc(tmp_path):
+    out = tmp_path / "run"
+    assert train_main(None, [*TINY, "train.steps=2", f"train.output_dir={out}"]) == 0
+    records = metrics(out)
+    assert [r["step"] for r in records] == [0, 1, 2]
+    for r in records[1:]:
+        assert r["scoring/ok"] + r["scoring/wrong"] + r["scoring/timeout"] + r["scoring/invalid"] == 8
+        assert r["scoring/dropped_error"] == 0
+        assert r["tokens/generated"] > 0 and r["time/generate"] > 0
+        assert r["train/sequences_trained"] + r["train/sequences_skipped"] == 8
+    assert "eval/accuracy" in records[0] and "eval/accuracy" in records[-1]
+    assert (out / "checkpoints" / "step-000002" / "model" / "model.safetensors").is_file()
+    assert (out / "curves.png").stat().st_size > 10_000
+    assert any((out / "tensorboard").iterdir())
+
+
+def test_resume_continues_exactly(tmp_path):
+    common = [*TINY, "eval.before=false", "eval.after=false", "train.checkpoint_every=1"]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train_main(None, [*common, "train.steps=2", f"train.output_dir={straight}"])
+    train_main(None, [*common, "train.steps=1", f"train.output_dir={split}"])
+    train_main(None, [*common, "train.steps=2", f"train.output_dir={split}"], resume="auto")
+    a = load_model(str(straight / "checkpoints" / "step-000002" / "model")).state_dict()
+    b = load_model(str(split / "checkpoints" / "step-000002" / "model")).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    ra, rb = metrics(straight), metrics(split)
+    assert [r["step"] for r in rb] == [1, 2]
+    assert ra[1]["reward/mean"] == rb[1]["reward/mean"] and ra[1]["tokens/generated"] == rb[1]["tokens/generated"]
+
+
+@pytest.fixture(scope="module")
+def policy():
+    torch.manual_seed(0)
+    return load_model("smollm2-135m-instruct"), load_tokenizer("smollm2-135m-instruct")
+
+
+def make_trainer(policy, tmp_path, score):
+    model, tokenizer = policy
+    cfg = load_config(None, [*TINY, f"train.output_dir={tmp_path}"])
+    from trainer.data.arithmetic import arithmetic_splits
+
+    train, test = arithmetic_splits(test_size=4)
+    return Trainer(cfg, model, tokenizer, HFEngine(model, tokenizer), score, train, test)
+
+
+def test_update_moves_the_policy_toward_rewarded_responses(policy, tmp_path):
+    model, tokenizer = policy
+    trainer = make_trainer(policy, tmp_path, score=None)
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "What is 2 + 2?"}], add_generation_prompt=True, tokenize=True)
+    prompt = list(prompt["input_ids"] if hasattr(prompt, "keys") else prompt)
+    good, bad = tokenizer("\\boxed{4}")["input_ids"], tokenizer("\\boxed{5}")["input_ids"]
+    rollouts = [Rollout(prompt, good, [0.0] * len(good), True), Rollout(prompt, bad, [0.0] * len(bad), True)] * 2
+    scores = [Score(str(i), r, Status.OK if r else Status.WRONG) for i, r in enumerate([1.0, 0.0, 1.0, 0.0])]
+
+    def logp(tokens):
+        ids = torch.tensor([prompt + tokens])
+        with torch.no_grad():
+            lp = model(ids).logits[0, len(prompt) - 1 : -1].log_softmax(-1)
+        return lp.gather(1, torch.tensor(tokens)[:, None]).sum().item()
+
+    before = logp(good) - logp(bad)
+    for _ in range(3):
+        m = trainer._update(rollouts, scores, [0, 0, 0, 0])
+    assert m["grad_norm"] > 0 and m["train/sequences_trained"] == 4
+    assert logp(good) - logp(bad) > before
+
+
+class DropSome:
+    """Fault injection: the real verifier's verdicts, with every third one replaced by ERROR."""
+
+    def __call__(self, samples):
+        from rewards.math.check import check_one
+
+        out = []
+        for i, s in enumerate(samples):
+            if i % 3 == 0:
+                out.append(Score(s.id, 0.0, Status.ERROR, "injected infrastructure failure"))
+            else:
+                status, reward, detail = check_one(s.response, s.reference["answer"])
+                out.append(Score(s.id, reward, Status(status), detail))
+        return out
+
+
+def test_error_scores_are_dropped_and_counted_never_zeroed(policy, tmp_path):
+    trainer = make_trainer(policy, tmp_path, score=DropSome())
+    m = trainer.train_step()
+    assert m["scoring/dropped_error"] == 3  # of 8 samples: indices 0, 3, 6
+    assert m["train/sequences_trained"] + m["train/sequences_skipped"] == 5

@@ -1,0 +1,97 @@
+"""``verity score`` and ``verity serve`` as a user runs them: real subprocesses, real gRPC."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from rewards.local import LocalServices
+
+
+def run_verity(*args, timeout=180):
+    return subprocess.run([sys.executable, "-m", "verity.cli", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def write_samples(path, lines):
+    path.write_bytes(b"".join((json.dumps(x) if isinstance(x, dict) else x).encode() if not isinstance(x, bytes) else x for x in lines))
+
+
+def good(i, response, answer):
+    return {"id": f"g{i}", "verifier": "math", "prompt": "q", "reference": {"answer": answer}, "response": response}
+
+
+def test_score_starts_local_services_and_keeps_order(tmp_path):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_samples(
+        inp,
+        [
+            json.dumps(good(0, "\\boxed{3}", "3")) + "\n",
+            "this is not json\n",
+            json.dumps({"id": "nr", "verifier": "math", "prompt": "q", "response": "1"}) + "\n",
+            b"\xff\xfe\xfd\n",
+            "\n",
+            json.dumps({"id": "x", "verifier": "nope", "prompt": "q", "reference": {}, "response": "1"}) + "\n",
+            json.dumps(good(5, "it is 8", "7")) + "\n",
+            json.dumps({"id": "noresp", "verifier": "math", "prompt": "q", "reference": {"answer": "1"}}) + "\n",
+        ],
+    )
+    result = run_verity("score", "--input", str(inp), "--output", str(out), "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["status"] for r in rows] == ["OK", "INVALID", "INVALID", "INVALID", "INVALID", "WRONG", "INVALID"]
+    assert rows[0] == {"id": "g0", "reward": 1.0, "status": "OK", "detail": rows[0]["detail"], "components": {}}
+    assert "in.jsonl:2: not valid JSON" in rows[1]["detail"]
+    assert "field 'reference'" in rows[2]["detail"] and rows[2]["id"] == "nr"
+    assert "not UTF-8" in rows[3]["detail"]
+    assert "no endpoint for verifier 'nope'" in rows[4]["detail"]
+    assert "field 'response' is missing" in rows[6]["detail"]
+    assert "scored 7 samples" in result.stderr
+
+
+@pytest.mark.parametrize("content,message", [(b"", "is empty"), (None, "no such file")])
+def test_score_rejects_unusable_input(tmp_path, content, message):
+    inp = tmp_path / "in.jsonl"
+    if content is not None:
+        inp.write_bytes(content)
+    result = run_verity("score", "--input", str(inp), "--output", str(tmp_path / "o.jsonl"))
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_score_against_a_running_service(tmp_path):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_samples(inp, [json.dumps(good(i, f"\\boxed{{{i}}}", str(i if i % 2 else i + 1))) + "\n" for i in range(50)])
+    with LocalServices({"math"}, workers=1) as endpoints:
+        result = run_verity("score", "--input", str(inp), "--output", str(out), "--endpoint", f"math={endpoints['math'][0]}")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == [f"g{i}" for i in range(50)]
+    assert [r["status"] for r in rows] == ["OK" if i % 2 else "WRONG" for i in range(50)]
+
+
+def test_bad_endpoint_flag(tmp_path):
+    inp = tmp_path / "in.jsonl"
+    write_samples(inp, [json.dumps(good(0, "1", "1")) + "\n"])
+    result = run_verity("score", "--input", str(inp), "--output", str(tmp_path / "o"), "--endpoint", "math")
+    assert result.returncode == 2 and "NAME=HOST:PORT" in result.stderr
+
+
+def test_serve_stops_gracefully_on_sigterm():
+    services = LocalServices({"math"}, workers=1)
+    with services:
+        proc = services.processes["math"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0  # health NOT_SERVING, in-flight calls drained, pool closed
+
+
+def test_serve_refuses_a_port_in_use():
+    services = LocalServices({"math"}, workers=1)
+    with services as endpoints:
+        port = endpoints["math"][0].rsplit(":", 1)[1]
+        result = run_verity("serve", "math", "--host", "127.0.0.1", "--port", port, "--workers", "1", timeout=60)
+    assert result.returncode != 0
+    assert "in use" in result.stderr

@@ -1,0 +1,149 @@
+"""GRPO advantages, the PPO clip loss, aggregation modes and KL estimators against independent
+float64 references written with plain Python loops."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+import torch
+
+from trainer.algorithms import ADV_ESTIMATORS, POLICY_LOSSES, register_policy_loss
+from trainer.algorithms.aggregation import aggregate
+from trainer.algorithms.kl import kl_estimate
+from trainer.algorithms.types import AdvantageInputs, LossNormalizer, PolicyLossInputs
+
+
+def random_batch(seed: int, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    rng = random.Random(seed)
+    groups = [i for i in range(5) for _ in range(rng.randint(1, 6))]
+    b, t = len(groups), 7
+    lengths = [rng.randint(1, t) for _ in range(b)]
+    mask = torch.tensor([[1.0 if j < n else 0.0 for j in range(t)] for n in lengths], dtype=dtype)
+    rewards = torch.tensor([rng.choice([0.0, 1.0, rng.random()]) for _ in range(b)], dtype=dtype)
+    logp = (torch.rand(b, t, generator=g, dtype=dtype) * -3).requires_grad_(True)
+    old = logp.detach() + torch.randn(b, t, generator=g, dtype=dtype) * 0.3
+    return groups, lengths, mask, rewards, logp, old
+
+
+def ref_grpo(rewards: list[float], groups: list[int], eps: float, scale: bool) -> list[float]:
+    out = []
+    for i, gi in enumerate(groups):
+        members = [rewards[j] for j, gj in enumerate(groups) if gj == gi]
+        mean = sum(members) / len(members)
+        var = sum((x - mean) ** 2 for x in members) / max(len(members) - 1, 1)
+        out.append((rewards[i] - mean) / (math.sqrt(var) + eps) if scale else rewards[i] - mean)
+    return out
+
+
+@pytest.mark.parametrize("name,scale", [("grpo", True), ("dr_grpo", False)])
+@pytest.mark.parametrize("seed", range(5))
+def test_grpo_advantages_match_float64_reference(name, scale, seed):
+    groups, lengths, mask, rewards, _, _ = random_batch(seed)
+    adv = ADV_ESTIMATORS[name](AdvantageInputs(rewards, torch.tensor(groups), mask, eps=1e-6))
+    expected = ref_grpo(rewards.tolist(), groups, 1e-6, scale)
+    for i, n in enumerate(lengths):
+        assert torch.allclose(adv[i, :n], torch.full((n,), expected[i], dtype=torch.float64), rtol=1e-6, atol=1e-12)
+        assert torch.all(adv[i, n:] == 0)
+
+
+def test_grpo_float32_close_to_float64():
+    groups, _, mask, rewards, _, _ = random_batch(11)
+    a64 = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor(groups), mask))
+    a32 = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards.float(), torch.tensor(groups), mask.float()))
+    assert torch.allclose(a32.double(), a64, rtol=1e-4, atol=1e-5)
+
+
+def test_grpo_single_response_group_and_equal_rewards_give_zero():
+    rewards = torch.tensor([1.0, 1.0, 1.0, 0.5])
+    adv = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor([0, 0, 0, 1]), torch.ones(4, 3)))
+    assert torch.all(adv == 0)
+
+
+def ref_ppo_token(logp: float, old: float, a: float, lo: float, hi: float) -> tuple[float, bool]:
+    r = math.exp(logp - old)
+    unclipped, clipped = r * a, min(max(r, 1 - lo), 1 + hi) * a
+    return -min(unclipped, clipped), clipped < unclipped
+
+
+def ref_aggregate(values: list[list[float]], lengths: list[int], mode: str, max_len: int) -> float:
+    if mode == "token-mean":
+        return sum(sum(v[:n]) for v, n in zip(values, lengths)) / sum(lengths)
+    if mode == "seq-mean-token-mean":
+        return sum(sum(v[:n]) / n for v, n in zip(values, lengths)) / len(lengths)
+    return sum(sum(v[:n]) for v, n in zip(values, lengths)) / (len(lengths) * max_len)
+
+
+MODES = ["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("seed", range(4))
+def test_ppo_clip_loss_matches_float64_reference(mode, seed):
+    groups, lengths, mask, rewards, logp, old = random_batch(seed)
+    adv = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor(groups), mask))
+    norm = LossNormalizer(tokens=float(mask.sum()), sequences=float(len(lengths)), max_len=7)
+    out = POLICY_LOSSES["ppo_clip"](PolicyLossInputs(logp, old, adv, mask, norm, mode, 0.2, 0.28))
+    per_tok = [[ref_ppo_token(logp[i, j].item(), old[i, j].item(), adv[i, j].item(), 0.2, 0.28) for j in range(7)] for i in range(len(lengths))]
+    expected = ref_aggregate([[x[0] for x in row] for row in per_tok], lengths, mode, 7)
+    assert out.loss.item() == pytest.approx(expected, rel=1e-6, abs=1e-12)
+    clipped = sum(sum(x[1] for x in row[:n]) for row, n in zip(per_tok, lengths))
+    assert out.metrics["clip_fraction"].item() == clipped
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_micro_batch_losses_sum_to_the_whole_batch_loss(mode):
+    groups, lengths, mask, rewards, logp, old = random_batch(3)
+    adv = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor(groups), mask))
+    norm = LossNormalizer(tokens=float(mask.sum()), sequences=float(len(lengths)), max_len=7)
+    full = POLICY_LOSSES["ppo_clip"](PolicyLossInputs(logp, old, adv, mask, norm, mode)).loss
+    (g_full,) = torch.autograd.grad(full, logp)
+    parts = [torch.arange(0, 3), torch.arange(3, len(lengths))]
+    total = sum(POLICY_LOSSES["ppo_clip"](PolicyLossInputs(logp[p], old[p], adv[p], mask[p], norm, mode)).loss for p in parts)
+    (g_parts,) = torch.autograd.grad(total, logp)
+    assert total.item() == pytest.approx(full.item(), rel=1e-12)
+    assert torch.allclose(g_parts, g_full, rtol=1e-10, atol=1e-14)
+
+
+def test_on_policy_gradient_is_advantage_weighted_score_function():
+    groups, lengths, mask, rewards, logp, _ = random_batch(5)
+    adv = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor(groups), mask))
+    norm = LossNormalizer(tokens=float(mask.sum()), sequences=float(len(lengths)), max_len=7)
+    loss = POLICY_LOSSES["ppo_clip"](PolicyLossInputs(logp, logp.detach(), adv, mask, norm)).loss
+    (grad,) = torch.autograd.grad(loss, logp)
+    assert torch.allclose(grad, -adv * mask / mask.sum(), rtol=1e-10, atol=1e-14)
+
+
+def test_float32_loss_close_to_float64():
+    groups, lengths, mask, rewards, logp, old = random_batch(8)
+    adv = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor(groups), mask))
+    norm = LossNormalizer(tokens=float(mask.sum()), sequences=float(len(lengths)), max_len=7)
+    l64 = POLICY_LOSSES["ppo_clip"](PolicyLossInputs(logp, old, adv, mask, norm)).loss
+    l32 = POLICY_LOSSES["ppo_clip"](PolicyLossInputs(logp.float(), old.float(), adv.float(), mask.float(), norm)).loss
+    assert l32.item() == pytest.approx(l64.item(), rel=1e-4)
+
+
+def test_unknown_aggregation_is_rejected():
+    with pytest.raises(ValueError, match="token-mean"):
+        aggregate(torch.ones(1, 1), torch.ones(1, 1), "mean", LossNormalizer(1, 1, 1))
+
+
+@pytest.mark.parametrize("est", ["k1", "k2", "k3"])
+def test_kl_estimators_match_reference(est):
+    g = torch.Generator().manual_seed(0)
+    logp, ref = torch.rand(4, 5, generator=g, dtype=torch.float64) * -4, torch.rand(4, 5, generator=g, dtype=torch.float64) * -4
+    got = kl_estimate(logp, ref, est)
+    for i in range(4):
+        for j in range(5):
+            d = ref[i, j].item() - logp[i, j].item()
+            want = {"k1": -d, "k2": d * d / 2, "k3": math.exp(d) - d - 1}[est]
+            assert got[i, j].item() == pytest.approx(want, rel=1e-9, abs=1e-12)
+    if est == "k3":
+        assert torch.all(got >= 0)
+
+
+def test_registering_a_name_twice_fails():
+    with pytest.raises(ValueError, match="twice"):
+        register_policy_loss("ppo_clip")(lambda inp: None)

@@ -1,0 +1,107 @@
+"""``verity train`` and ``verity eval``: wire config, data, model, reward services and the loop."""
+
+from __future__ import annotations
+
+import logging
+import random
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from rich.console import Console
+
+from rewards.builtin import BUILTIN_VERIFIERS
+from rewards.client import ClientOptions
+from rewards.local import LocalServices
+from rewards.schema import Sample
+from trainer.checkpoint import resolve_checkpoint
+from trainer.config import Config, ConfigError, load_config
+from trainer.data.arithmetic import arithmetic_splits
+from trainer.data.loaders import load_samples
+from trainer.evaluate import evaluate
+from trainer.loop import Trainer
+from trainer.model import load_model, load_tokenizer, needs_conversion
+from trainer.rollout.hf import HFEngine
+from trainer.scoring import RemoteScorer
+
+
+def load_data(cfg: Config) -> tuple[list[Sample], list[Sample]]:
+    a = cfg.data.arithmetic
+    builtin_train, builtin_test = (None, None)
+    if cfg.data.train is None or cfg.data.test is None:
+        builtin_train, builtin_test = arithmetic_splits(a.low, a.high, a.test_size, a.seed)
+    train = load_samples(cfg.data.train, cfg.data.verl_verifier) if cfg.data.train else builtin_train
+    test = load_samples(cfg.data.test, cfg.data.verl_verifier) if cfg.data.test else builtin_test
+    return train, test
+
+
+def reward_services(cfg: Config, samples: list[Sample], stack: ExitStack) -> RemoteScorer:
+    """Configured endpoints, plus local subprocesses for the built-in verifiers left without one."""
+    endpoints = dict(cfg.rewards.endpoints)
+    missing = {s.verifier for s in samples} - set(endpoints)
+    unknown = sorted(missing - set(BUILTIN_VERIFIERS))
+    if unknown:
+        raise ConfigError(f"the data names verifier(s) {', '.join(unknown)} with no endpoint: set rewards.endpoints.{unknown[0]}=HOST:PORT")
+    if missing:
+        endpoints.update(stack.enter_context(LocalServices(missing, workers=cfg.rewards.local_workers, deadline_s=cfg.rewards.sample_deadline_s)))
+    r = cfg.rewards
+    scorer = RemoteScorer(endpoints, ClientOptions(deadline_s=r.deadline_s, retries=r.retries, max_in_flight=r.max_in_flight, batch_size=r.batch_size))
+    stack.callback(scorer.close)
+    return scorer
+
+
+def seed_everything(seed: int, threads: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def train_main(config_path: str | None, overrides: list[str], resume: str | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    console = Console(stderr=True)
+    cfg = load_config(config_path, overrides)
+    seed_everything(cfg.train.seed, cfg.train.threads)
+    out = Path(cfg.train.output_dir)
+    checkpoint = None
+    if resume:
+        checkpoint = resolve_checkpoint(out if resume == "auto" else Path(resume))
+        console.print(f"resuming from {checkpoint}")
+    train, test = load_data(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    model_path = str(checkpoint / "model") if checkpoint else cfg.model.path
+    console.print(f"loading model {model_path}" + (" (first use converts the shipped GGUF, about 30 s)" if needs_conversion(model_path) else ""))
+    tokenizer = load_tokenizer(model_path)
+    model = load_model(model_path, cfg.model.dtype)
+    ref_model = load_model(cfg.model.path, cfg.model.dtype).eval().requires_grad_(False) if cfg.algorithm.kl_coef > 0 else None
+    with ExitStack() as stack:
+        scorer = reward_services(cfg, train + test, stack)
+        trainer = Trainer(cfg, model, tokenizer, HFEngine(model, tokenizer, cfg.rollout.batch_size), scorer, train, test, ref_model=ref_model, console=console)
+        if checkpoint:
+            trainer.restore(checkpoint)
+        results = trainer.fit()
+    before, after = results.get("before"), results.get("after")
+    if before and after:
+        console.print(f"held-out accuracy: {before['eval/accuracy']:.1%} before -> {after['eval/accuracy']:.1%} after {cfg.train.steps} steps (seed {cfg.train.seed})")
+    elif after:
+        console.print(f"held-out accuracy after {cfg.train.steps} steps: {after['eval/accuracy']:.1%}")
+    console.print(f"metrics: {out / 'metrics.jsonl'}  tensorboard: {out / 'tensorboard'}  plot: {results['plot']['path']}")
+    return 0
+
+
+def eval_main(checkpoint: str, data: str, overrides: list[str]) -> int:
+    console = Console(stderr=True)
+    cfg = load_config(None, overrides)
+    ckpt = resolve_checkpoint(Path(checkpoint))
+    samples = load_samples(data, cfg.data.verl_verifier)
+    tokenizer = load_tokenizer(str(ckpt / "model"))
+    model = load_model(str(ckpt / "model"), cfg.model.dtype)
+    with ExitStack() as stack:
+        scorer = reward_services(cfg, samples, stack)
+        result = evaluate(HFEngine(model, tokenizer, cfg.eval.batch_size), tokenizer, samples, scorer, cfg.eval.max_new_tokens, cfg.data.chat_template)
+    console.print(f"{ckpt}: accuracy {result['eval/accuracy']:.1%} on {len(samples)} samples, mean length {result['eval/mean_length']:.1f} tokens")
+    return 0

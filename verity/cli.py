@@ -1,0 +1,105 @@
+"""The ``verity`` command: train, serve, score, eval."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from rewards.builtin import make_verifier
+    from rewards.host import configure_logging, serve_verifier
+
+    configure_logging(args.log_level)
+    verifier = make_verifier(args.service, workers=args.workers, deadline_s=args.deadline_s)
+    limits = dict(max_concurrent_rpcs=args.max_concurrent_rpcs, max_message_bytes=args.max_message_mb * 1024 * 1024)
+    try:
+        asyncio.run(serve_verifier(verifier, host=args.host, port=args.port, **limits))
+    except OSError as e:
+        print(f"verity serve: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from rewards.jsonl import DataFileError
+    from rewards.router import parse_endpoints
+    from rewards.score_file import score_file
+
+    try:
+        endpoints = parse_endpoints(args.endpoint) if args.endpoint else None
+        counts = score_file(Path(args.input), Path(args.output), endpoints, workers=args.workers, deadline_s=args.deadline_s, show_progress=sys.stderr.isatty())
+    except (DataFileError, ValueError) as e:
+        print(f"verity score: {e}", file=sys.stderr)
+        return 2
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    print(f"scored {sum(counts.values())} samples into {args.output}: {summary}", file=sys.stderr)
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from trainer.config import ConfigError
+    from trainer.run import train_main
+
+    config, overrides = args.config, list(args.overrides)
+    if config and "=" in config and not Path(config).exists():  # `verity train key=value ...` without a file
+        config, overrides = None, [config, *overrides]
+    try:
+        return train_main(config, overrides, resume=args.resume)
+    except ConfigError as e:
+        print(f"verity train: {e}", file=sys.stderr)
+        return 2
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from trainer.run import eval_main
+
+    return eval_main(args.checkpoint, args.data, args.overrides)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="verity", description="RL from verifiable rewards: trainer and gRPC reward services.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a policy; with no CONFIG, the built-in quickstart")
+    train.add_argument("config", nargs="?", help="YAML config (default: the built-in quickstart)")
+    train.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. train.steps=4")
+    train.add_argument("--resume", nargs="?", const="auto", default=None, help="resume from the newest checkpoint in the run's output dir, or from DIR")
+    train.set_defaults(func=_train)
+
+    serve = sub.add_parser("serve", help="run a verifier service over gRPC")
+    serve.add_argument("service", choices=["math"], help="which service")
+    serve.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
+    serve.add_argument("--port", type=int, default=50051, help="port; 0 picks a free one (printed on start)")
+    serve.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")
+    serve.add_argument("--deadline-s", type=float, default=1.0, help="per-sample checking deadline in seconds")
+    serve.add_argument("--max-concurrent-rpcs", type=int, default=64)
+    serve.add_argument("--max-message-mb", type=int, default=32, help="max request/response size in MiB")
+    serve.add_argument("--log-level", default="INFO")
+    serve.set_defaults(func=_serve)
+
+    score = sub.add_parser("score", help="score a JSONL file of samples with responses")
+    score.add_argument("--input", required=True, help="samples.jsonl (DESIGN.md schema, with 'response')")
+    score.add_argument("--output", required=True, help="scores.jsonl: one line per input line, same order")
+    score.add_argument("--endpoint", action="append", default=[], metavar="NAME=HOST:PORT", help="use a running service (repeat for replicas); default: start local ones")
+    score.add_argument("--workers", type=int, default=None, help="worker processes of locally started services")
+    score.add_argument("--deadline-s", type=float, default=1.0, help="per-sample deadline of locally started services")
+    score.set_defaults(func=_score)
+
+    ev = sub.add_parser("eval", help="evaluate a checkpoint on a held-out JSONL/Parquet file")
+    ev.add_argument("--checkpoint", required=True, help="a checkpoint dir (or a run dir: its newest checkpoint)")
+    ev.add_argument("--data", required=True, help="test.jsonl or .parquet")
+    ev.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. eval.max_new_tokens=64")
+    ev.set_defaults(func=_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
