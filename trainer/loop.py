@@ -15,6 +15,7 @@ import math
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -36,6 +37,13 @@ from trainer.rollout.base import RolloutEngine, SamplingParams
 from trainer.scoring import encode_prompt, with_response
 
 Scorer = Callable[[list[Sample]], list[Score]]
+
+
+@dataclass
+class FitResult:
+    before: dict[str, float] | None = None  # held-out metrics before training (eval/...)
+    after: dict[str, float] | None = None  # and after the last step
+    plot: Path | None = None  # curves.png
 
 
 class Trainer:
@@ -68,16 +76,17 @@ class Trainer:
         return save_checkpoint(self.output_dir, self.step, self.model, self.tokenizer, self.optimizer, state, self.cfg.train.keep_checkpoints)
 
     # ---- the run -----------------------------------------------------------------------------
-    def fit(self) -> dict[str, dict[str, float]]:
+    def fit(self) -> FitResult:
         cfg = self.cfg
         self.output_dir.mkdir(parents=True, exist_ok=True)
         logger = MetricsLogger(self.output_dir, resume_step=self.step if self.resumed else None)
-        results: dict[str, dict[str, float]] = {}
+        result = FitResult()
         if cfg.eval.before and not self.resumed:
-            results["before"] = self.evaluate()
-            logger.log(0, results["before"])
-            self.console.print(f"held-out accuracy before training: {results['before']['eval/accuracy']:.1%} ({len(self.test)} problems, greedy)")
+            result.before = self.evaluate()
+            logger.log(0, result.before)
+            self.console.print(f"held-out accuracy before training: {result.before['eval/accuracy']:.1%} ({len(self.test)} problems, greedy)")
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+        final_eval: dict[str, float] | None = None
         with Progress(*columns, console=self.console, transient=False) as bar:
             task = bar.add_task("training", total=cfg.train.steps, completed=self.step)
             while self.step < cfg.train.steps:
@@ -86,15 +95,16 @@ class Trainer:
                 last = self.step == cfg.train.steps
                 if (cfg.eval.every and self.step % cfg.eval.every == 0) or (last and cfg.eval.after):
                     metrics.update(self.evaluate())
+                    final_eval = {k: v for k, v in metrics.items() if k.startswith("eval/")} if last else None
                 logger.log(self.step, metrics)
                 if last or (cfg.train.checkpoint_every and self.step % cfg.train.checkpoint_every == 0):
                     self.save()
                 bar.update(task, completed=self.step, description=f"training (reward {metrics.get('reward/mean', float('nan')):.2f})")
         logger.close()
-        if cfg.eval.after and cfg.train.steps > 0:
-            results["after"] = {k: v for k, v in metrics.items() if k.startswith("eval/")} if self.step == cfg.train.steps and "eval/accuracy" in metrics else self.evaluate()
-        results["plot"] = {"path": str(plot_metrics(self.output_dir / "metrics.jsonl", self.output_dir / "curves.png"))}  # type: ignore[dict-item]
-        return results
+        if cfg.eval.after:
+            result.after = final_eval if final_eval is not None else self.evaluate()
+        result.plot = plot_metrics(self.output_dir / "metrics.jsonl", self.output_dir / "curves.png")
+        return result
 
     def evaluate(self) -> dict[str, float]:
         e = self.cfg.eval

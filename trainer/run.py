@@ -83,13 +83,13 @@ def train_main(config_path: str | None, overrides: list[str], resume: str | None
         trainer = Trainer(cfg, model, tokenizer, HFEngine(model, tokenizer, cfg.rollout.batch_size), scorer, train, test, ref_model=ref_model, console=console)
         if checkpoint:
             trainer.restore(checkpoint)
-        results = trainer.fit()
-    before, after = results.get("before"), results.get("after")
+        result = trainer.fit()
+    before, after = result.before, result.after
     if before and after:
         console.print(f"held-out accuracy: {before['eval/accuracy']:.1%} before -> {after['eval/accuracy']:.1%} after {cfg.train.steps} steps (seed {cfg.train.seed})")
     elif after:
         console.print(f"held-out accuracy after {cfg.train.steps} steps: {after['eval/accuracy']:.1%}")
-    console.print(f"metrics: {out / 'metrics.jsonl'}  tensorboard: {out / 'tensorboard'}  plot: {results['plot']['path']}")
+    console.print(f"metrics: {out / 'metrics.jsonl'}  tensorboard: {out / 'tensorboard'}  plot: {result.plot}")
     return 0
 
 

@@ -32,7 +32,7 @@ def metrics(run_dir):
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_two_steps_through_real_grpc(tmp_path):
+def test_two_steps_through_real_grpc(tmp_path, capsys):
     out = tmp_path / "run"
     assert train_main(None, [*TINY, "train.steps=2", f"train.output_dir={out}"]) == 0
     records = metrics(out)
@@ -46,6 +46,15 @@ def test_two_steps_through_real_grpc(tmp_path):
     assert (out / "checkpoints" / "step-000002" / "model" / "model.safetensors").is_file()
     assert (out / "curves.png").stat().st_size > 10_000
     assert any((out / "tensorboard").iterdir())
+
+    from trainer.data.arithmetic import arithmetic_splits
+    from trainer.run import eval_main
+
+    data = tmp_path / "test.jsonl"
+    data.write_text("".join(s.model_dump_json() + "\n" for s in arithmetic_splits(test_size=4)[1]))
+    assert eval_main(str(out), str(data), ["eval.max_new_tokens=12", "rewards.local_workers=1"]) == 0
+    out_text = capsys.readouterr().err.replace("\n", "")  # rich wraps long lines
+    assert "checkpoints/step-000002: accuracy" in out_text and "on 4 samples" in out_text
 
 
 def test_resume_continues_exactly(tmp_path):

@@ -1,0 +1,93 @@
+"""Response log-probs and the hf engine's sampling log-probs on a tiny random Llama (float64 refs)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from trainer.logprobs import TokenBatch, response_logprobs
+from trainer.rollout.base import SamplingParams
+from trainer.rollout.hf import HFEngine
+
+EOS = 2
+
+
+class TinyTokenizer:
+    pad_token_id = 0
+    eos_token_id = EOS
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, eos_token_id=EOS, pad_token_id=0, bos_token_id=1)
+    return LlamaForCausalLM(config).double().eval()
+
+
+def reference_logprobs(model, prompt, response, temperature):
+    ids = torch.tensor([prompt + response])
+    with torch.no_grad():
+        logits = model(ids).logits[0].double() / temperature
+    logp = torch.log_softmax(logits, -1)  # [seq, vocab]
+    return torch.stack([logp[len(prompt) - 1 + t, tok] for t, tok in enumerate(response)])
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_response_logprobs_match_full_log_softmax(tiny, temperature):
+    prompts = [[1, 5, 6, 7], [1, 9], [1, 3, 3, 3, 3, 3]]
+    responses = [[10, 11, 12], [13, 14, 15, 16, 17], [20]]
+    batch = TokenBatch.build(prompts, responses, pad_id=0)
+    out = response_logprobs(tiny, batch, temperature, with_entropy=True)
+    for i, (p, r) in enumerate(zip(prompts, responses)):
+        ref = reference_logprobs(tiny, p, r, temperature)
+        assert torch.allclose(out.logp[i, : len(r)].double(), ref, rtol=1e-6, atol=1e-9)
+        assert torch.all(out.logp[i, len(r) :] == 0) and torch.all(out.entropy[i, len(r) :] == 0)
+        assert torch.all(out.entropy[i, : len(r)] > 0)
+
+
+def test_response_logprobs_have_gradients_only_through_response_positions(tiny):
+    batch = TokenBatch.build([[1, 4, 5]], [[6, 7]], pad_id=0)
+    out = response_logprobs(tiny, batch)
+    out.logp.sum().backward()
+    assert tiny.lm_head.weight.grad is not None and tiny.lm_head.weight.grad.abs().sum() > 0
+    tiny.zero_grad(set_to_none=True)
+
+
+def test_slice_trims_widths():
+    batch = TokenBatch.build([[1, 2, 3, 4], [1]], [[5], [6, 7]], pad_id=0)
+    sub = batch.slice(torch.tensor([1]))
+    assert sub.input_ids.tolist() == [[1, 6, 7]] and sub.max_response == 2
+
+
+@pytest.mark.parametrize("params", [SamplingParams(12), SamplingParams(12, temperature=0.7, top_k=5), SamplingParams(12, temperature=1.3, top_p=0.8)], ids=["plain", "topk", "topp"])
+def test_hf_engine_logprobs_are_those_of_the_sampling_distribution(tiny, params):
+    torch.manual_seed(1)
+    engine = HFEngine(tiny, TinyTokenizer(), batch_size=3)
+    prompts = [[1, 5, 6], [1, 7], [1, 8, 9, 10], [1, 11]]
+    rollouts = engine.generate(prompts, params)
+    assert [r.prompt_ids for r in rollouts] == prompts
+    for r in rollouts:
+        assert len(r.logprobs) == len(r.response_ids) <= 12
+        assert r.finished == (r.response_ids[-1] == EOS) and EOS not in r.response_ids[:-1]
+        ids = torch.tensor([r.prompt_ids + r.response_ids])
+        with torch.no_grad():
+            logits = tiny(ids).logits[0, len(r.prompt_ids) - 1 : -1].double() / params.temperature  # [resp, vocab]
+        if params.top_k:
+            kth = logits.topk(params.top_k, -1).values[:, -1:]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        if params.top_p < 1.0:
+            sorted_logits, order = logits.sort(-1, descending=False)
+            cum = sorted_logits.softmax(-1).cumsum(-1)
+            remove = cum <= 1 - params.top_p
+            remove[:, -1] = False
+            logits = logits.masked_fill(remove.scatter(1, order, remove), float("-inf"))
+        ref = torch.log_softmax(logits, -1).gather(1, torch.tensor(r.response_ids)[:, None]).squeeze(1)
+        assert torch.allclose(torch.tensor(r.logprobs, dtype=torch.float64), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_greedy_generation_is_deterministic(tiny):
+    engine = HFEngine(tiny, TinyTokenizer())
+    a = engine.generate([[1, 5, 6]] * 2, SamplingParams(8, greedy=True))
+    b = engine.generate([[1, 5, 6]], SamplingParams(8, greedy=True))
+    assert a[0].response_ids == a[1].response_ids == b[0].response_ids
