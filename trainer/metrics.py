@@ -37,7 +37,7 @@ def read_metrics(path: Path) -> list[dict[str, float]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-PLOTTED = [("reward/mean", "sampled reward (mean)"), ("accuracy", "sampled accuracy"), ("eval/accuracy", "held-out greedy accuracy")]
+PLOTTED = [("reward/mean", "sampled reward (mean)", "-"), ("accuracy", "sampled accuracy", ":"), ("eval/accuracy", "held-out greedy accuracy", "--")]
 
 
 def plot_metrics(metrics_path: Path, out_png: Path, title: str = "") -> Path:
@@ -49,11 +49,11 @@ def plot_metrics(metrics_path: Path, out_png: Path, title: str = "") -> Path:
 
     records = read_metrics(metrics_path)
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for key, label in PLOTTED:
+    for key, label, style in PLOTTED:
         points = [(r["step"], r[key]) for r in records if key in r]
         if points:
             xs, ys = zip(*points)
-            ax.plot(xs, ys, marker="o", markersize=3, label=label)
+            ax.plot(xs, ys, style, marker="o", markersize=4, label=label)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("fraction")
     ax.set_ylim(-0.02, 1.02)
