@@ -36,7 +36,7 @@ class MathVerifier(Verifier):
         "properties": {"answer": {"type": ["string", "number"], "description": "LaTeX, with or without $ delimiters"}},
     }
 
-    def __init__(self, workers: int | None = None, deadline_s: float = 1.0, chunk_size: int = 8, grace_s: float = 0.5, check: Callable = check_batch):
+    def __init__(self, workers: int | None = None, deadline_s: float = 1.0, chunk_size: int = 32, grace_s: float = 0.5, check: Callable = check_batch):
         """workers: processes (default: cores); deadline_s: per-sample budget in seconds;
         chunk_size: samples per pool task; grace_s: slack before a hard kill; check: the
         module-level function the workers run (``check_batch``; tests inject faults here)."""
