@@ -194,7 +194,8 @@ class Trainer:
             self.optimizer.step()
         self.scheduler.step()
 
-        trained = max(sums.pop("tokens_trained", 0.0) / alg.updates_per_batch, 1.0)
+        passes = alg.updates_per_batch
+        tokens_per_pass = max(sums.pop("tokens_trained", 0.0) / passes, 1.0)
         accuracy = sum(s.status == Status.OK for s in scores) / len(scores)
         out_metrics = {
             "reward/mean": float(rewards.mean()),
@@ -204,14 +205,12 @@ class Trainer:
             "response_length/clipped_fraction": sum(not ro.finished for ro in rollouts) / len(rollouts),
             "train/sequences_trained": float(len(active)),
             "train/sequences_skipped": float(len(rollouts) - len(active)),
-            "loss": sums.pop("loss", 0.0) / alg.updates_per_batch,
+            "loss": sums.pop("loss", 0.0) / passes,
             "grad_norm": grad_norm,
         }
-        for key in ("entropy", "logp_mismatch"):
-            if key in sums:
-                out_metrics[key] = sums.pop(key) / trained
+        # entropy and mismatch are summed on the first pass only; the rest over every pass
         for key, value in sums.items():
-            out_metrics[key] = value / (trained * (1 if key == "kl" else alg.updates_per_batch))
+            out_metrics[key] = value / (tokens_per_pass if key in ("entropy", "logp_mismatch") else tokens_per_pass * passes)
         return out_metrics
 
     @torch.no_grad()

@@ -77,23 +77,29 @@ def policy():
     return load_model("smollm2-135m-instruct"), load_tokenizer("smollm2-135m-instruct")
 
 
-def make_trainer(policy, tmp_path, score):
+def make_trainer(policy, tmp_path, score, *overrides, ref_model=None):
     model, tokenizer = policy
-    cfg = load_config(None, [*TINY, f"train.output_dir={tmp_path}"])
+    cfg = load_config(None, [*TINY, f"train.output_dir={tmp_path}", *overrides])
     from trainer.data.arithmetic import arithmetic_splits
 
     train, test = arithmetic_splits(test_size=4)
-    return Trainer(cfg, model, tokenizer, HFEngine(model, tokenizer), score, train, test)
+    return Trainer(cfg, model, tokenizer, HFEngine(model, tokenizer), score, train, test, ref_model=ref_model)
 
 
-def test_update_moves_the_policy_toward_rewarded_responses(policy, tmp_path):
-    model, tokenizer = policy
-    trainer = make_trainer(policy, tmp_path, score=None)
+def hand_made_batch(tokenizer):
+    """Two responses to one prompt, the right one rewarded, each twice."""
     prompt = tokenizer.apply_chat_template([{"role": "user", "content": "What is 2 + 2?"}], add_generation_prompt=True, tokenize=True)
     prompt = list(prompt["input_ids"] if hasattr(prompt, "keys") else prompt)
     good, bad = tokenizer("\\boxed{4}")["input_ids"], tokenizer("\\boxed{5}")["input_ids"]
     rollouts = [Rollout(prompt, good, [0.0] * len(good), True), Rollout(prompt, bad, [0.0] * len(bad), True)] * 2
     scores = [Score(str(i), r, Status.OK if r else Status.WRONG) for i, r in enumerate([1.0, 0.0, 1.0, 0.0])]
+    return prompt, good, bad, rollouts, scores
+
+
+def test_update_moves_the_policy_toward_rewarded_responses(policy, tmp_path):
+    model, tokenizer = policy
+    trainer = make_trainer(policy, tmp_path, None)
+    prompt, good, bad, rollouts, scores = hand_made_batch(tokenizer)
 
     def logp(tokens):
         ids = torch.tensor([prompt + tokens])
@@ -106,6 +112,18 @@ def test_update_moves_the_policy_toward_rewarded_responses(policy, tmp_path):
         m = trainer._update(rollouts, scores, [0, 0, 0, 0])
     assert m["grad_norm"] > 0 and m["train/sequences_trained"] == 4
     assert logp(good) - logp(bad) > before
+
+
+def test_several_passes_with_kl_penalty(policy, tmp_path):
+    model, tokenizer = policy
+    ref = load_model("smollm2-135m-instruct").eval().requires_grad_(False)
+    trainer = make_trainer(policy, tmp_path, None, "algorithm.updates_per_batch=3", "algorithm.kl_coef=0.5", "optim.lr=1e-4", ref_model=ref)
+    _, _, _, rollouts, scores = hand_made_batch(tokenizer)
+    first = trainer._update(rollouts, scores, [0, 0, 0, 0])
+    second = trainer._update(rollouts, scores, [0, 0, 0, 0])
+    assert first["kl"] >= 0 and second["kl"] > 0  # the policy has left the reference
+    assert second["clip_fraction"] > 0  # later passes move the ratio past 1 + eps
+    assert 0 <= second["clip_fraction"] <= 1
 
 
 class DropSome:
