@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 
@@ -32,9 +33,17 @@ class ClientOptions:
     max_in_flight: int = 8  # concurrent calls per client
     batch_size: int = 256  # samples per Score call
     max_message_bytes: int = 32 * 1024 * 1024
+    tls_ca: str | None = None  # PEM of the CA that signed the servers' certificates: turns TLS on
+    tls_cert: str | None = None  # client certificate and key (PEM), for servers that require mTLS
+    tls_key: str | None = None
 
-    def channel_options(self) -> list[tuple[str, int]]:
-        return [("grpc.max_send_message_length", self.max_message_bytes), ("grpc.max_receive_message_length", self.max_message_bytes)]
+    def channel(self, address: str) -> grpc.aio.Channel:
+        options = [("grpc.max_send_message_length", self.max_message_bytes), ("grpc.max_receive_message_length", self.max_message_bytes)]
+        if self.tls_ca is None:
+            return grpc.aio.insecure_channel(address, options=options)
+        read = lambda path: Path(path).read_bytes() if path else None  # noqa: E731
+        credentials = grpc.ssl_channel_credentials(root_certificates=read(self.tls_ca), private_key=read(self.tls_key), certificate_chain=read(self.tls_cert))
+        return grpc.aio.secure_channel(address, credentials, options=options)
 
 
 class VerifierClient:
@@ -45,7 +54,7 @@ class VerifierClient:
             raise ValueError("VerifierClient needs at least one address 'host:port'")
         self.addresses = list(addresses)
         self.options = options or ClientOptions()
-        self._channels = [grpc.aio.insecure_channel(a, options=self.options.channel_options()) for a in self.addresses]
+        self._channels = [self.options.channel(a) for a in self.addresses]
         self._stubs = [pb_grpc.VerifierStub(c) for c in self._channels]
         self._next = itertools.cycle(range(len(self._stubs)))
         self._in_flight = asyncio.Semaphore(self.options.max_in_flight)

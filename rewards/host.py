@@ -17,6 +17,8 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -82,6 +84,20 @@ def _decode(s: pb.Sample) -> Request | Score:
     return Request(id=s.id, reference=reference, response=s.response, prompt=prompt)
 
 
+@dataclass(frozen=True)
+class TLSFiles:
+    """PEM files for TLS; with ``client_ca`` the server requires client certificates signed by it (mTLS)."""
+
+    cert: str
+    key: str
+    client_ca: str | None = None
+
+    def credentials(self) -> grpc.ServerCredentials:
+        read = lambda path: Path(path).read_bytes()  # noqa: E731
+        ca = read(self.client_ca) if self.client_ca else None
+        return grpc.ssl_server_credentials([(read(self.key), read(self.cert))], root_certificates=ca, require_client_auth=ca is not None)
+
+
 def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
     return [
         ("grpc.max_receive_message_length", max_message_bytes),
@@ -101,16 +117,19 @@ async def run_server(
     grace_s: float = 5.0,
     stop: asyncio.Event | None = None,
     announce: Callable[[str], None] | None = None,
+    tls: TLSFiles | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or ``stop`` is set). ``register`` adds the servicers and returns
     their full service names, which are reported SERVING by the health service. ``announce``
-    receives "HOST:PORT" once bound (default: print the start line)."""
+    receives "HOST:PORT" once bound (default: print the start line). ``tls`` serves TLS or mTLS
+    instead of plaintext."""
     server = grpc.aio.server(maximum_concurrent_rpcs=max_concurrent_rpcs, options=server_options(max_message_bytes))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     services = register(server)
     try:
-        bound = server.add_insecure_port(f"{host}:{port}")
+        address = f"{host}:{port}"
+        bound = server.add_secure_port(address, tls.credentials()) if tls else server.add_insecure_port(address)
     except RuntimeError:
         bound = 0
     if bound == 0:
@@ -128,7 +147,7 @@ async def run_server(
         print(f"verity: {name} listening on {address}", flush=True)
     else:
         announce(address)
-    log.info("serving name=%s address=%s:%d max_concurrent_rpcs=%d max_message_bytes=%d", name, host, bound, max_concurrent_rpcs, max_message_bytes)
+    log.info("serving name=%s address=%s tls=%s mtls=%s max_concurrent_rpcs=%d max_message_bytes=%d", name, address, tls is not None, bool(tls and tls.client_ca), max_concurrent_rpcs, max_message_bytes)
     try:
         await stop.wait()
     finally:

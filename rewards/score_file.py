@@ -54,10 +54,11 @@ async def _score_all(router: Router, samples: list[Sample], progress: Progress |
     return scores
 
 
-def score_file(input_path: Path, output_path: Path, endpoints: dict[str, list[str]] | None, workers: int | None = None, deadline_s: float = 1.0, show_progress: bool = True) -> Counter:
+def score_file(input_path: Path, output_path: Path, endpoints: dict[str, list[str]] | None, options: ClientOptions | None = None, workers: int | None = None, deadline_s: float = 1.0, show_progress: bool = True) -> Counter:
     """Score ``input_path`` into ``output_path``; return the count of each status.
 
-    With ``endpoints`` None, the built-in services the samples name are started locally."""
+    With ``endpoints`` None, the built-in services the samples name are started locally (plaintext
+    on loopback, so ``options``' TLS settings apply only to given endpoints)."""
     items = load_for_scoring(input_path)
     samples = [it for it in items if isinstance(it, Sample)]
     local = None
@@ -65,7 +66,7 @@ def score_file(input_path: Path, output_path: Path, endpoints: dict[str, list[st
         names = {s.verifier for s in samples} & set(BUILTIN_VERIFIERS)
         local = LocalServices(names, workers=workers, deadline_s=deadline_s)
     with local if local else nullcontext(endpoints) as eps:
-        router = Router(eps, ClientOptions())
+        router = Router(eps, options if endpoints is not None and options else ClientOptions())
         bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), TimeRemainingColumn(), transient=True) if show_progress else None
         with bar if bar else nullcontext():
             scores = iter(asyncio.run(_score_all(router, samples, bar)))

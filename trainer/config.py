@@ -95,6 +95,9 @@ class RewardsConfig(Section):
     batch_size: int = Field(256, ge=1, description="Samples per Score call.")
     local_workers: int | None = Field(None, ge=1, description="Worker processes of locally started services (default: cores).")
     sample_deadline_s: float = Field(1.0, gt=0, description="Per-sample checking deadline of locally started services.")
+    tls_ca: str | None = Field(None, description="CA certificate (PEM path) of the configured endpoints: connect with TLS (local services stay plaintext on loopback).")
+    tls_cert: str | None = Field(None, description="Client certificate (PEM path) for endpoints that require mTLS.")
+    tls_key: str | None = Field(None, description="Client private key (PEM path) for mTLS.")
 
     @model_validator(mode="before")
     @classmethod

@@ -44,10 +44,13 @@ def reward_services(cfg: Config, samples: list[Sample], stack: ExitStack) -> Rem
     unknown = sorted(missing - set(BUILTIN_VERIFIERS))
     if unknown:
         raise ConfigError(f"the data names verifier(s) {', '.join(unknown)} with no endpoint: set rewards.endpoints.{unknown[0]}=HOST:PORT")
-    if missing:
-        endpoints.update(stack.enter_context(LocalServices(missing, workers=cfg.rewards.local_workers, deadline_s=cfg.rewards.sample_deadline_s)))
     r = cfg.rewards
-    scorer = RemoteScorer(endpoints, ClientOptions(deadline_s=r.deadline_s, retries=r.retries, max_in_flight=r.max_in_flight, batch_size=r.batch_size))
+    options = ClientOptions(deadline_s=r.deadline_s, retries=r.retries, max_in_flight=r.max_in_flight, batch_size=r.batch_size, tls_ca=r.tls_ca, tls_cert=r.tls_cert, tls_key=r.tls_key)
+    if missing:
+        if r.tls_ca:
+            raise ConfigError(f"rewards.tls_ca is set but verifier(s) {', '.join(sorted(missing))} have no endpoint: local services are plaintext, so give every verifier an endpoint")
+        endpoints.update(stack.enter_context(LocalServices(missing, workers=r.local_workers, deadline_s=r.sample_deadline_s)))
+    scorer = RemoteScorer(endpoints, options)
     stack.callback(scorer.close)
     return scorer
 

@@ -10,13 +10,17 @@ from pathlib import Path
 
 def _serve(args: argparse.Namespace) -> int:
     from rewards.builtin import make_verifier
-    from rewards.host import configure_logging, serve_verifier
+    from rewards.host import TLSFiles, configure_logging, serve_verifier
 
     configure_logging(args.log_level)
     verifier = make_verifier(args.service, workers=args.workers, deadline_s=args.deadline_s)
+    if bool(args.tls_cert) != bool(args.tls_key) or (args.tls_client_ca and not args.tls_cert):
+        print("verity serve: TLS needs both --tls-cert and --tls-key (and --tls-client-ca only with them)", file=sys.stderr)
+        return 2
+    tls = TLSFiles(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
     limits = dict(max_concurrent_rpcs=args.max_concurrent_rpcs, max_message_bytes=args.max_message_mb * 1024 * 1024)
     try:
-        asyncio.run(serve_verifier(verifier, host=args.host, port=args.port, **limits))
+        asyncio.run(serve_verifier(verifier, host=args.host, port=args.port, tls=tls, **limits))
     except OSError as e:
         print(f"verity serve: {e}", file=sys.stderr)
         return 1
@@ -24,13 +28,15 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
+    from rewards.client import ClientOptions
     from rewards.jsonl import DataFileError
     from rewards.router import parse_endpoints
     from rewards.score_file import score_file
 
     try:
         endpoints = parse_endpoints(args.endpoint) if args.endpoint else None
-        counts = score_file(Path(args.input), Path(args.output), endpoints, workers=args.workers, deadline_s=args.deadline_s, show_progress=sys.stderr.isatty())
+        options = ClientOptions(tls_ca=args.tls_ca, tls_cert=args.tls_cert, tls_key=args.tls_key)
+        counts = score_file(Path(args.input), Path(args.output), endpoints, options, workers=args.workers, deadline_s=args.deadline_s, show_progress=sys.stderr.isatty())
     except (DataFileError, ValueError) as e:
         print(f"verity score: {e}", file=sys.stderr)
         return 2
@@ -78,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-concurrent-rpcs", type=int, default=64)
     serve.add_argument("--max-message-mb", type=int, default=32, help="max request/response size in MiB")
     serve.add_argument("--log-level", default="INFO")
+    serve.add_argument("--tls-cert", help="server certificate (PEM): serve TLS instead of plaintext")
+    serve.add_argument("--tls-key", help="server private key (PEM)")
+    serve.add_argument("--tls-client-ca", help="CA (PEM) that client certificates must chain to: mTLS")
     serve.set_defaults(func=_serve)
 
     score = sub.add_parser("score", help="score a JSONL file of samples with responses")
@@ -86,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--endpoint", action="append", default=[], metavar="NAME=HOST:PORT", help="use a running service (repeat for replicas); default: start local ones")
     score.add_argument("--workers", type=int, default=None, help="worker processes of locally started services")
     score.add_argument("--deadline-s", type=float, default=1.0, help="per-sample deadline of locally started services")
+    score.add_argument("--tls-ca", help="CA (PEM) of the services' certificates: connect with TLS")
+    score.add_argument("--tls-cert", help="client certificate (PEM), for services that require mTLS")
+    score.add_argument("--tls-key", help="client private key (PEM)")
     score.set_defaults(func=_score)
 
     ev = sub.add_parser("eval", help="evaluate a checkpoint on a held-out JSONL/Parquet file")
