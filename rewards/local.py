@@ -7,7 +7,6 @@ is used only once its grpc.health.v1 check answers SERVING. The same gRPC path a
 
 from __future__ import annotations
 
-import os
 import re
 import selectors
 import signal
@@ -72,7 +71,7 @@ class LocalServices:
         cmd = [sys.executable, "-m", "verity.cli", "serve", name, "--host", "127.0.0.1", "--port", "0", "--deadline-s", str(self.deadline_s), "--log-level", "WARNING"]
         if self.workers:
             cmd += ["--workers", str(self.workers)]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=os.environ.copy())
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
         self.processes[name] = proc
         address = self._read_address(name, proc)
         wait_healthy(address, self.start_timeout_s)

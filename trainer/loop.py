@@ -112,7 +112,7 @@ class Trainer:
 
     # ---- one optimizer step ------------------------------------------------------------------
     def train_step(self) -> dict[str, float]:
-        cfg, r = self.cfg, self.cfg.rollout
+        r = self.cfg.rollout
         t0 = time.perf_counter()
         prompts = self.sampler.next_batch(r.prompts_per_step)
         flat = [self._encode(p) for p in prompts for _ in range(r.group_size)]
