@@ -12,11 +12,11 @@ import asyncio
 import itertools
 import random
 from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 
 from rewards.schema import Sample, Score, Status, error_scores
+from rewards.tls import channel_credentials
 from rewards.wire import sample_to_pb, score_from_pb
 from verity.v1 import verifier_pb2 as pb
 from verity.v1 import verifier_pb2_grpc as pb_grpc
@@ -41,9 +41,7 @@ class ClientOptions:
         options = [("grpc.max_send_message_length", self.max_message_bytes), ("grpc.max_receive_message_length", self.max_message_bytes)]
         if self.tls_ca is None:
             return grpc.aio.insecure_channel(address, options=options)
-        read = lambda path: Path(path).read_bytes() if path else None  # noqa: E731
-        credentials = grpc.ssl_channel_credentials(root_certificates=read(self.tls_ca), private_key=read(self.tls_key), certificate_chain=read(self.tls_cert))
-        return grpc.aio.secure_channel(address, credentials, options=options)
+        return grpc.aio.secure_channel(address, channel_credentials(self.tls_ca, self.tls_cert, self.tls_key), options=options)
 
 
 class VerifierClient:

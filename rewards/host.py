@@ -17,13 +17,12 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from rewards.schema import Score, Status
+from rewards.tls import TLSFiles
 from rewards.verifier import Request, Verifier
 from rewards.wire import score_to_pb
 from verity.v1 import verifier_pb2 as pb
@@ -82,20 +81,6 @@ def _decode(s: pb.Sample) -> Request | Score:
         return Score(id=s.id, reward=0.0, status=Status.INVALID, detail="sample.reference is missing or not a JSON object: send the verifier's reference object")
     prompt = s.prompt_text or "\n".join(m.content for m in s.prompt_messages)
     return Request(id=s.id, reference=reference, response=s.response, prompt=prompt)
-
-
-@dataclass(frozen=True)
-class TLSFiles:
-    """PEM files for TLS; with ``client_ca`` the server requires client certificates signed by it (mTLS)."""
-
-    cert: str
-    key: str
-    client_ca: str | None = None
-
-    def credentials(self) -> grpc.ServerCredentials:
-        read = lambda path: Path(path).read_bytes()  # noqa: E731
-        ca = read(self.client_ca) if self.client_ca else None
-        return grpc.ssl_server_credentials([(read(self.key), read(self.cert))], root_certificates=ca, require_client_auth=ca is not None)
 
 
 def server_options(max_message_bytes: int) -> list[tuple[str, int]]:

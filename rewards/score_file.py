@@ -66,7 +66,7 @@ def score_file(input_path: Path, output_path: Path, endpoints: dict[str, list[st
         names = {s.verifier for s in samples} & set(BUILTIN_VERIFIERS)
         local = LocalServices(names, workers=workers, deadline_s=deadline_s)
     with local if local else nullcontext(endpoints) as eps:
-        router = Router(eps, options if endpoints is not None and options else ClientOptions())
+        router = Router(eps, (options or ClientOptions()) if endpoints is not None else ClientOptions())
         bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), TimeRemainingColumn(), transient=True) if show_progress else None
         with bar if bar else nullcontext():
             scores = iter(asyncio.run(_score_all(router, samples, bar)))

@@ -10,7 +10,8 @@ from pathlib import Path
 
 def _serve(args: argparse.Namespace) -> int:
     from rewards.builtin import make_verifier
-    from rewards.host import TLSFiles, configure_logging, serve_verifier
+    from rewards.host import configure_logging, serve_verifier
+    from rewards.tls import TLSFiles
 
     configure_logging(args.log_level)
     verifier = make_verifier(args.service, workers=args.workers, deadline_s=args.deadline_s)

@@ -9,11 +9,12 @@ import torch
 
 from rewards.schema import Score, Status
 from trainer.config import load_config
+from trainer.data.arithmetic import arithmetic_splits
 from trainer.loop import Trainer
 from trainer.model import load_model, load_tokenizer
 from trainer.rollout.base import Rollout
 from trainer.rollout.hf import HFEngine
-from trainer.run import train_main
+from trainer.run import eval_main, train_main
 
 pytestmark = pytest.mark.model
 
@@ -47,9 +48,6 @@ def test_two_steps_through_real_grpc(tmp_path, capsys):
     assert (out / "curves.png").stat().st_size > 10_000
     assert any((out / "tensorboard").iterdir())
 
-    from trainer.data.arithmetic import arithmetic_splits
-    from trainer.run import eval_main
-
     data = tmp_path / "test.jsonl"
     data.write_text("".join(s.model_dump_json() + "\n" for s in arithmetic_splits(test_size=4)[1]))
     assert eval_main(str(out), str(data), ["eval.max_new_tokens=12", "rewards.local_workers=1"]) == 0
@@ -80,8 +78,6 @@ def policy():
 def make_trainer(policy, tmp_path, score, *overrides, ref_model=None):
     model, tokenizer = policy
     cfg = load_config(None, [*TINY, f"train.output_dir={tmp_path}", *overrides])
-    from trainer.data.arithmetic import arithmetic_splits
-
     train, test = arithmetic_splits(test_size=4)
     return Trainer(cfg, model, tokenizer, HFEngine(model, tokenizer), score, train, test, ref_model=ref_model)
 

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from rewards.client import ClientOptions, VerifierClient
-from rewards.host import TLSFiles
+from rewards.tls import TLSFiles
 from rewards.math.service import MathVerifier
 from rewards.schema import Sample, Status
 from tests.conftest import ServerThread
