@@ -56,17 +56,91 @@ class RolloutConfig(Section):
     batch_size: int = Field(64, ge=1, description="Sequences per generate call.")
 
 
+class RLPTConfig(Section):
+    """RLPT, Reinforcement Learning with Promising Tokens (arXiv 2602.03195)."""
+
+    top_k: int = Field(0, ge=0, description="RLPT (arXiv 2602.03195): K of the promising-token set P_t = TopK(z_t, K), the sampled token always forced in; the policy is renormalized on it: log pi~(y_t) = z_t[y_t] - logsumexp_{v in P_t} z_t[v], used for the new and the old policy. 0 = off; 16 is the reconstruction's default.")
+    support: Literal["rollout", "reference"] = Field("rollout", description="RLPT: whose logits choose P_t. rollout: the sampling policy (sampling is then restricted to P_t, i.e. top-k sampling); reference: the frozen initial model at the same positions (one extra forward without gradient).")
+    top_p: float = Field(1.0, gt=0, le=1, description="RLPT: intersect P_t with the nucleus {smallest prefix of the sorted distribution with mass >= top_p} (1 = off).")
+
+
+class OTBConfig(Section):
+    """OTB, the Optimal Token Baseline (arXiv 2602.07078)."""
+
+    zero_tail: bool = Field(True, description="OTB: when exactly one response is the longest of its group, its baseline past the second-longest length is 0 (its advantage there would otherwise be identically 0).")
+    rollout_is: bool = Field(False, description="OTB: weight the proxy by the squared truncated importance weight, w <- w * min(pi_old(y) / mu(y), is_cap)^2, mu the rollout policy.")
+    is_cap: float = Field(2.0, gt=0, description="OTB: truncation of the importance weight in rollout_is.")
+
+
+class DPPOConfig(Section):
+    """DPPO, Divergence Proximal Policy Optimization (arXiv 2602.04879)."""
+
+    anchor: Literal["rollout", "recompute"] = Field("rollout", description="DPPO: the policy mu of the trust region. rollout: the log-probs the rollout engine sampled with; recompute: the trainer's log-probs before the update (one extra forward without gradient).")
+    tv_delta: float = Field(0.15, gt=0, description="DPPO: threshold delta of the TV divergence (dppo_tv_*): a token is masked when D_TV > delta and the update would move pi(y) further away from mu(y) in the direction of A.")
+    kl_delta: float = Field(0.05, gt=0, description="DPPO: threshold delta of the KL divergence (dppo_kl_*).")
+    is_cap: float = Field(10.0, gt=0, description="DPPO: cap C of the importance weight in loss = -A sg(min(pi(y)/mu(y), C)) M log pi(y).")
+    top_k: int = Field(20, ge=1, description="DPPO top-K: K of the rollout distribution's top-K ids and log-probs stored per token (the sampled token replaces the K-th when absent; the rest of the mass is one bucket).")
+
+
+class DAPOConfig(Section):
+    """DAPO's batch-level techniques (arXiv 2503.14476); its clip-higher is algorithm.eps_high."""
+
+    dynamic_sampling: bool = Field(False, description="DAPO dynamic sampling: drop groups whose rewards are all equal and sample more prompts until the step has rollout.prompts_per_step groups (at most max_sampling_rounds extra rounds; then train on what there is).")
+    max_sampling_rounds: int = Field(3, ge=0, description="DAPO: cap on the extra generation rounds of dynamic sampling.")
+    overlong_buffer: int = Field(0, ge=0, description="DAPO overlong reward shaping: L_cache tokens before rollout.max_new_tokens L_max; a response of length L > L_max - L_cache gets reward += penalty * ((L_max - L_cache) - L) / L_cache. 0 = off.")
+    overlong_penalty: float = Field(1.0, ge=0, description="DAPO: the largest overlong penalty (at L = L_max).")
+    overlong_filter: bool = Field(False, description="DAPO overlong filtering: truncated responses (no EOS within max_new_tokens) count in their group's advantages but get no loss.")
+
+
+class DASHConfig(Section):
+    """DASH (arXiv 2505.17218): preemptive sampling and gradient filtering."""
+
+    preemptive: bool = Field(True, description="DASH preemptive sampling: generate the rollouts of every micro-batch of the step in one inference call, then backpropagate in train.micro_batch_size micro-batches. false: generate, score and backpropagate one micro-batch of whole groups at a time (the standard loop); the gradient is the same on the same samples.")
+    filter_tau: float = Field(0.0, ge=0, description="DASH gradient filtering: drop samples whose group-normalized outcome advantage |(R_i - mean_j R_j) / (std_j R_j + eps)| <= tau before any forward or backward work; the loss is normalized over the kept samples only, so dropped samples do not shrink the step. 0 = off; the paper uses 0.1.")
+
+
 class AlgorithmConfig(Section):
-    advantage: Literal["grpo", "dr_grpo"] = Field("grpo", description="Advantage estimator. grpo: A_i = (R_i - mean_j R_j) / (std_j R_j + eps) (DeepSeekMath, arXiv 2402.03300); dr_grpo: A_i = R_i - mean_j R_j (Dr.GRPO, arXiv 2503.20783).")
-    loss: Literal["ppo_clip"] = Field("ppo_clip", description="Policy loss. ppo_clip: -min(r A, clip(r, 1-eps_low, 1+eps_high) A), r = exp(logp - logp_old).")
-    eps_low: float = Field(0.2, ge=0, description="Lower clip range of the ratio (PPO).")
-    eps_high: float = Field(0.2, ge=0, description="Upper clip range of the ratio (PPO; DAPO's clip-higher uses 0.28).")
-    adv_eps: float = Field(1e-6, gt=0, description="eps in the GRPO std normalization.")
+    advantage: Literal["grpo", "dr_grpo", "rloo", "otb"] = Field("grpo", description="Advantage estimator. grpo: A_i = (R_i - mean_j R_j) / (std_j R_j + eps) (DeepSeekMath, arXiv 2402.03300); dr_grpo: A_i = R_i - mean_j R_j (Dr.GRPO, arXiv 2503.20783); rloo: A_i = R_i - mean_{j != i} R_j (Ahmadian et al., arXiv 2402.14740); otb: per-token A_{i,t} = G_{i,t} - B_t with B_t = sum_i G_{i,t} W_{i,t} / (sum_i W_{i,t} + 1e-8), W the cumulative logit-gradient proxy sum_{j<=t} (1 - 2 pi(y_j) + sum_v pi(v)^2) (OTB, arXiv 2602.07078).")
+    loss: Literal["ppo_clip", "dapo", "dppo_tv_binary", "dppo_kl_binary", "dppo_tv_topk", "dppo_kl_topk"] = Field("ppo_clip", description="Policy loss. ppo_clip: -min(r A, clip(r, 1-eps_low, 1+eps_high) A), r = exp(logp - logp_old); dapo: the same with DAPO's clip-higher (eps_high 0.28) and token-mean aggregation (arXiv 2503.14476); dppo_{tv,kl}_{binary,topk}: -A sg(min(pi/mu, C)) M log pi with the DPPO divergence mask M (arXiv 2602.04879).")
+    eps_low: float = Field(0.2, ge=0, description="Lower clip range of the ratio (ppo_clip, dapo).")
+    eps_high: float = Field(0.2, ge=0, description="Upper clip range of the ratio (ppo_clip, dapo). Unset: 0.2, or DAPO's clip-higher 0.28 when loss is dapo.")
+    adv_eps: float = Field(1e-6, gt=0, description="eps in the GRPO std normalization (grpo, and DASH's filter statistic).")
     loss_agg: Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = Field("token-mean", description="Loss aggregation: token-mean (sum over all tokens of the batch / their number; DAPO), seq-mean-token-mean (mean over sequences of per-sequence token means; GRPO paper), seq-mean-token-sum-norm (sum / (sequences x max_new_tokens); Dr.GRPO).")
     kl_coef: float = Field(0.0, ge=0, description="Weight of a KL penalty to the frozen initial policy (0 = off, no reference model is loaded; DASH finding iii).")
     kl_estimator: Literal["k1", "k2", "k3"] = Field("k3", description="KL estimator per token with d = logp_ref - logp: k1 = -d, k2 = d^2 / 2, k3 = exp(d) - d - 1 (Schulman 2020).")
     updates_per_batch: int = Field(1, ge=1, description="Optimizer passes over each batch. 1 is on-policy: logp_old = logp.detach() (ratio 1, no second forward). >1 recomputes logp_old once before the first pass.")
+    rlpt: RLPTConfig = Field(default_factory=RLPTConfig, description="RLPT: optimize on the top-K promising tokens.")
+    otb: OTBConfig = Field(default_factory=OTBConfig, description="OTB: the optimal token baseline.")
+    dppo: DPPOConfig = Field(default_factory=DPPOConfig, description="DPPO: the divergence trust region.")
+    dapo: DAPOConfig = Field(default_factory=DAPOConfig, description="DAPO: dynamic sampling and overlong handling.")
+    dash: DASHConfig = Field(default_factory=DASHConfig, description="DASH: preemptive sampling and gradient filtering.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _clip_higher_default(cls, data: Any) -> Any:
+        """DAPO's clip-higher: eps_high defaults to 0.28 when the loss is dapo."""
+        if isinstance(data, dict) and data.get("loss") == "dapo" and "eps_high" not in data:
+            data = {**data, "eps_high": 0.28}
+        return data
+
+    @property
+    def uses_dppo(self) -> bool:
+        return self.loss.startswith("dppo_")
+
+    @property
+    def dppo_topk(self) -> int:
+        """K of the rollout top-K the loss needs (0: none)."""
+        return self.dppo.top_k if self.loss.endswith("_topk") else 0
+
+    @property
+    def needs_reference(self) -> bool:
+        """Whether the frozen initial model is loaded (KL penalty, RLPT reference support)."""
+        return self.kl_coef > 0 or (self.rlpt.top_k > 0 and self.rlpt.support == "reference")
+
+    @property
+    def needs_recompute(self) -> bool:
+        """Whether the step runs a forward without gradient for the old policy before training."""
+        return self.updates_per_batch > 1 or (self.uses_dppo and self.dppo.anchor == "recompute")
 
 class OptimConfig(Section):
     lr: float = Field(1e-5, gt=0, description="AdamW learning rate.")
@@ -125,6 +199,39 @@ class Config(Section):
     train: TrainConfig = Field(default_factory=TrainConfig, description="Loop, checkpoints, output.")
     rewards: RewardsConfig = Field(default_factory=RewardsConfig, description="Reward services over gRPC.")
     eval: EvalConfig = Field(default_factory=EvalConfig, description="Held-out evaluation.")
+
+    @model_validator(mode="after")
+    def _combinations(self) -> "Config":
+        """Reject combinations that do not make sense, saying why (ALGORITHMS.md 'composes with')."""
+        problems = combination_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def combination_problems(cfg: Config) -> list[str]:
+    """Why this combination of options cannot run (empty when it can)."""
+    alg, rollout = cfg.algorithm, cfg.rollout
+    problems = []
+    if alg.loss == "dapo" and alg.loss_agg != "token-mean":
+        problems.append(f"algorithm.loss=dapo is DAPO's token-level loss: algorithm.loss_agg must be token-mean (got {alg.loss_agg}); use loss=ppo_clip with eps_high=0.28 for clip-higher alone")
+    if alg.rlpt.top_k and alg.rlpt.support == "rollout" and rollout.top_k not in (0, alg.rlpt.top_k):
+        problems.append(f"algorithm.rlpt.support=rollout samples from the top-{alg.rlpt.top_k} support itself: rollout.top_k={rollout.top_k} contradicts it; leave rollout.top_k at 0")
+    if alg.rlpt.top_k and alg.rlpt.support == "rollout" and rollout.top_p < 1.0:
+        problems.append("algorithm.rlpt.support=rollout restricts sampling to P_t: set the nucleus with algorithm.rlpt.top_p, not rollout.top_p")
+    if alg.rlpt.top_k and alg.rlpt.support == "reference" and alg.uses_dppo and alg.dppo.anchor == "rollout":
+        problems.append("DPPO's rollout anchor needs mu restricted to the RLPT support, but the rollout sampled from the full distribution when algorithm.rlpt.support=reference: set algorithm.dppo.anchor=recompute")
+    if alg.rlpt.top_k and alg.uses_dppo and alg.dppo_topk and alg.rlpt.support == "reference":
+        problems.append("DPPO top-K over an RLPT reference support has no rollout distribution on that support: use a binary DPPO loss or algorithm.rlpt.support=rollout")
+    if alg.otb.rollout_is and alg.advantage != "otb":
+        problems.append("algorithm.otb.rollout_is weights OTB's proxy: it needs algorithm.advantage=otb")
+    if not alg.dash.preemptive and alg.dapo.dynamic_sampling:
+        problems.append("DAPO dynamic sampling refills the step's batch before any backward pass: it needs algorithm.dash.preemptive=true")
+    if not alg.dash.preemptive and alg.updates_per_batch > 1:
+        problems.append("several passes (algorithm.updates_per_batch > 1) need the whole batch before the first update: set algorithm.dash.preemptive=true")
+    if alg.dapo.overlong_buffer >= rollout.max_new_tokens:
+        problems.append(f"algorithm.dapo.overlong_buffer={alg.dapo.overlong_buffer} must be below rollout.max_new_tokens={rollout.max_new_tokens}")
+    return problems
 
 
 def valid_keys(model: type[BaseModel] = Config, prefix: str = "") -> list[str]:
@@ -201,6 +308,8 @@ def _explain(error: ValidationError, path: Path | None) -> str:
         key = ".".join(str(p) for p in err["loc"] if not isinstance(p, int))
         if err["type"] == "extra_forbidden":
             lines.append(f"unknown config key '{key}'{_suggest(key)}")
+        elif not key:  # a cross-field check (combination_problems)
+            lines.append(str(err["msg"]).removeprefix("Value error, "))
         else:
             lines.append(f"config key '{key}': {err['msg']} (got {err.get('input')!r})")
     where = f"{path}: " if path else ""

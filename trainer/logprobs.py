@@ -2,12 +2,15 @@
 
 The decoder runs on the whole sequence, but the LM head only on the positions that predict a
 response token, and log pi(y) = z[y] - logsumexp(z) is taken with a gather: no full log-softmax
-copy of [tokens, vocab] is kept. Logits are divided by the sampling temperature first.
+copy of [tokens, vocab] is kept. Logits are divided by the sampling temperature first. The same
+logits give, on request, what the algorithms need: the RLPT-renormalized log-probs, sum pi^2 (OTB),
+log-probs at given top-K ids (DPPO), and entropy; every extra is O(K) per token.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -59,12 +62,41 @@ class TokenBatch:
 
 @dataclass
 class LogprobOutput:
-    logp: torch.Tensor  # [batch, max_response] (0 on padding)
-    entropy: torch.Tensor  # [batch, max_response] detached (0 on padding)
+    """What one forward pass yields per response token; every tensor is 0 on padding.
+
+    ``logp`` is log pi(y_t) of the policy being optimized: over the full vocabulary, or over the
+    RLPT support P_t when ``support_ids`` were given (log pi~ = z[y] - logsumexp_{v in P_t} z[v]).
+    The other fields are detached and use the same normalization as ``logp``.
+    """
+
+    logp: torch.Tensor  # [batch, max_response] with gradient when grad is enabled
+    entropy: torch.Tensor  # [batch, max_response] of the full distribution (when asked)
+    sum_pi2: torch.Tensor | None = None  # [batch, max_response]: sum_v pi(v)^2 (OTB's proxy), in [1/|V|, 1]
+    topk_logp: torch.Tensor | None = None  # [batch, max_response, K]: log pi at the given ids, -inf outside
+    in_topk: torch.Tensor | None = None  # [batch, max_response]: 1 when y_t is among the top-K of the full policy
+    support_mass: torch.Tensor | None = None  # [batch, max_response]: mass of P_t under the full softmax
+
+    def detached(self) -> "LogprobOutput":
+        return replace(self, logp=self.logp.detach())
 
 
-def response_logprobs(model, batch: TokenBatch, temperature: float = 1.0, with_entropy: bool = False) -> LogprobOutput:
-    """log pi(y_t) of each response token, with gradient if grad is enabled."""
+def response_logprobs(
+    model,
+    batch: TokenBatch,
+    temperature: float = 1.0,
+    with_entropy: bool = False,
+    *,
+    support_ids: torch.Tensor | None = None,
+    topk_ids: torch.Tensor | None = None,
+    with_sum_pi2: bool = False,
+) -> LogprobOutput:
+    """log pi(y_t) of each response token, with gradient if grad is enabled.
+
+    support_ids: [batch, max_response, K] ids of the RLPT support per token (-1 = no id); the
+    policy is renormalized on it and logits outside it get exactly zero gradient (a gather over the
+    K ids: no |V|-wide mask). topk_ids: [batch, max_response, K] ids at which to report log-probs
+    (DPPO top-K). with_sum_pi2: sum of the squared probabilities (OTB), from the same logits.
+    """
     decoder, head = model.get_decoder(), model.get_output_embeddings()
     position_ids = (batch.attention_mask.cumsum(-1) - 1).clamp(min=0)  # [batch, seq_total]
     hidden = decoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=position_ids).last_hidden_state  # [batch, seq_total, hidden]
@@ -72,15 +104,40 @@ def response_logprobs(model, batch: TokenBatch, temperature: float = 1.0, with_e
     rows, cols = mask.nonzero(as_tuple=True)  # [tokens] each
     target_pos = batch.response_start[rows] + cols  # [tokens]: where each response token sits
     h = hidden[rows, target_pos - 1]  # [tokens, hidden]: the position that predicts it
-    logits = head(h).float() / temperature  # [tokens, vocab]
+    logits = head(h)  # [tokens, vocab]
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32)) / temperature
     targets = batch.input_ids[rows, target_pos]  # [tokens]
-    lse = torch.logsumexp(logits, dim=-1)  # [tokens]
-    token_logp = logits.gather(1, targets[:, None]).squeeze(1) - lse  # [tokens]
-    logp = torch.zeros(mask.shape, dtype=token_logp.dtype)  # [batch, max_response]
-    logp = logp.index_put((rows, cols), token_logp)
-    entropy = torch.zeros(mask.shape)
-    if with_entropy:
-        with torch.no_grad():
-            probs = torch.softmax(logits, dim=-1)  # [tokens, vocab], freed right away
-            entropy[rows, cols] = lse - (probs * logits).sum(-1)
-    return LogprobOutput(logp=logp, entropy=entropy)
+    chosen = logits.gather(1, targets[:, None]).squeeze(1)  # [tokens]
+
+    def to_grid(values: torch.Tensor) -> torch.Tensor:  # [tokens, ...] -> [batch, max_response, ...]
+        grid = torch.zeros((*mask.shape, *values.shape[1:]), dtype=values.dtype)
+        return grid.index_put((rows, cols), values)
+
+    out = LogprobOutput(logp=torch.zeros(0), entropy=torch.zeros(mask.shape))
+    if support_ids is None:
+        lse = torch.logsumexp(logits, dim=-1)  # [tokens]
+        support = None
+    else:
+        support = support_ids[rows, cols].long()  # [tokens, K]
+        z_support = logits.gather(1, support.clamp(min=0)).masked_fill(support < 0, -math.inf)  # [tokens, K]
+        lse = torch.logsumexp(z_support, dim=-1)  # [tokens]: normalizer over P_t only
+    out.logp = to_grid(chosen - lse)
+    with torch.no_grad():
+        z = logits.detach()  # [tokens, vocab]
+        full_lse = torch.logsumexp(z, dim=-1) if support is not None else lse.detach()  # [tokens]
+        if with_entropy:
+            probs = torch.softmax(z, dim=-1)  # [tokens, vocab], freed right away
+            out.entropy = to_grid(full_lse - (probs * z).sum(-1))
+        if with_sum_pi2:
+            z2 = 2 * (z_support.detach() if support is not None else z)  # [tokens, K or vocab]
+            out.sum_pi2 = to_grid(torch.exp(torch.logsumexp(z2, dim=-1) - 2 * lse.detach()))
+        if support is not None:
+            out.in_topk = to_grid(((z > chosen.detach()[:, None]).sum(-1) < support.shape[1]).to(z.dtype))
+            out.support_mass = to_grid(torch.exp(lse.detach() - full_lse))
+        if topk_ids is not None:
+            ids = topk_ids[rows, cols].long()  # [tokens, K]
+            valid = ids >= 0
+            if support is not None:  # under RLPT, ids outside P_t have probability 0
+                valid &= (ids[:, :, None] == support[:, None, :]).any(-1)
+            out.topk_logp = to_grid((z.gather(1, ids.clamp(min=0)) - lse.detach()[:, None]).masked_fill(~valid, -math.inf))
+    return out

@@ -1,12 +1,18 @@
 """The RL loop: sample prompts, generate groups, score over gRPC, compute advantages, update.
 
 One optimizer step, top-down:
-  1. take ``prompts_per_step`` prompts; generate ``group_size`` responses each in one batched call;
+  1. take ``prompts_per_step`` prompts; generate ``group_size`` responses each, in one batched call
+     (DASH preemptive sampling) or one micro-batch of whole groups at a time;
   2. score every response with the verifier its sample names (over gRPC); drop ERROR scores
-     (infrastructure failures are counted, never scored 0);
-  3. advantages from the registered estimator (``algorithm.advantage``), per group;
-  4. policy loss from the registered loss (``algorithm.loss``) over micro-batches, gradients
-     accumulated so that the sum equals the loss of the whole batch; clip; AdamW step.
+     (infrastructure failures are counted, never scored 0); shape rewards (DAPO overlong);
+     with DAPO dynamic sampling, sample more prompts until enough groups carry a signal;
+  3. choose the samples to train on before any forward pass: DASH's filter and DAPO's overlong
+     filter drop samples (and leave the normalizer), samples whose loss is provably 0 are skipped
+     (and stay in it);
+  4. per micro-batch: one forward pass gives the log-probs and what the algorithms need (RLPT
+     support, OTB's sum pi^2, DPPO's top-K); advantages from the registered estimator
+     (``algorithm.advantage``); the registered loss (``algorithm.loss``); backward;
+  5. divide the accumulated gradient by the step's loss divisor; clip; AdamW step.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import math
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -25,15 +31,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rewards.schema import Sample, Score, Status
 from trainer.algorithms import ADV_ESTIMATORS, POLICY_LOSSES
 from trainer.algorithms.aggregation import aggregate
+from trainer.algorithms.dapo import informative_groups, overlong_penalty
+from trainer.algorithms.dash import keep_after_filter
 from trainer.algorithms.kl import kl_estimate
-from trainer.algorithms.types import AdvantageInputs, LossNormalizer, PolicyLossInputs
+from trainer.algorithms.otb import power_metrics
+from trainer.algorithms.rlpt import reference_support, rollout_support
+from trainer.algorithms.types import AdvantageInputs, AdvantageOutput, DPPOParams, LossNormalizer, PolicyLossInputs, PolicyStats
 from trainer.checkpoint import load_trainer_state, save_checkpoint, set_rng_state
 from trainer.config import Config
 from trainer.data.sampler import EpochSampler
 from trainer.evaluate import evaluate
-from trainer.logprobs import TokenBatch, response_logprobs
+from trainer.experience import Experience
+from trainer.gradients import GradientAccumulator
+from trainer.logprobs import LogprobOutput, response_logprobs
 from trainer.metrics import MetricsLogger, plot_metrics
-from trainer.rollout.base import RolloutEngine, SamplingParams
+from trainer.rollout.base import Rollout, RolloutEngine, SamplingParams
 from trainer.scoring import encode_prompt, with_response
 
 Scorer = Callable[[list[Sample]], list[Score]]
@@ -44,6 +56,20 @@ class FitResult:
     before: dict[str, float] | None = None  # held-out metrics before training (eval/...)
     after: dict[str, float] | None = None  # and after the last step
     plot: Path | None = None  # curves.png
+
+
+@dataclass
+class Plan:
+    """How one experience is trained on: chosen before any forward pass."""
+
+    exp: Experience
+    micro: list[torch.Tensor]  # row indices of each micro-batch
+    counts: LossNormalizer  # the kept samples' counts (the loss normalizer's share of this experience)
+    advantages: torch.Tensor | None  # [batch, seq] when known before the forward pass
+    old: list[LogprobOutput] | None = None  # recomputed old policy, per micro-batch
+    micro_adv: dict[int, AdvantageOutput] = field(default_factory=dict)  # estimators needing policy stats
+    skipped: int = 0  # samples whose loss is provably 0 (no forward or backward)
+    filtered: int = 0  # samples dropped by DASH's or the overlong filter
 
 
 class Trainer:
@@ -111,109 +137,290 @@ class Trainer:
         return evaluate(self.engine, self.tokenizer, self.test, self.score, e.max_new_tokens, self.cfg.data.chat_template)
 
     # ---- one optimizer step ------------------------------------------------------------------
-    def train_step(self) -> dict[str, float]:
-        r = self.cfg.rollout
-        t0 = time.perf_counter()
-        prompts = self.sampler.next_batch(r.prompts_per_step)
-        flat = [self._encode(p) for p in prompts for _ in range(r.group_size)]
-        rollouts = self.engine.generate(flat, SamplingParams(r.max_new_tokens, r.temperature, r.top_k, r.top_p))
-        t_gen = time.perf_counter()
+    def sampling_params(self) -> SamplingParams:
+        """Sampling for training: RLPT's rollout support restricts it to top-k (and its nucleus)."""
+        r, alg = self.cfg.rollout, self.cfg.algorithm
+        rlpt_sampling = alg.rlpt.top_k > 0 and alg.rlpt.support == "rollout"
+        top_k, top_p = (alg.rlpt.top_k, alg.rlpt.top_p) if rlpt_sampling else (r.top_k, r.top_p)
+        topk_logprobs = max(alg.dppo_topk, alg.rlpt.top_k if rlpt_sampling else 0)
+        return SamplingParams(r.max_new_tokens, r.temperature, top_k, top_p, topk_logprobs=topk_logprobs)
 
+    def train_step(self) -> dict[str, float]:
+        r, alg = self.cfg.rollout, self.cfg.algorithm
+        t0 = time.perf_counter()
+        sums: dict[str, float] = defaultdict(float)
+        prompts = self.sampler.next_batch(r.prompts_per_step)
+        per_part = len(prompts) if alg.dash.preemptive else max(1, self.cfg.train.micro_batch_size // r.group_size)
+        acc = GradientAccumulator(self.model.parameters())
+        plans = []
+        for start in range(0, len(prompts), per_part):
+            exp = self.collect(prompts[start : start + per_part], sums)
+            if exp is None:
+                continue
+            t = time.perf_counter()
+            plans.append(self.plan(exp))
+            self.backward_pass(plans[-1], acc, sums, first=True)
+            sums["time/backward"] += time.perf_counter() - t
+        if not plans:
+            self.console.print("[yellow]every score of this step failed (ERROR): no update[/]")
+            return self._finish_metrics(sums, acc, t0)
+        t = time.perf_counter()
+        self._optimize(plans, acc, sums)
+        sums["time/backward"] += time.perf_counter() - t
+        return self._finish_metrics(sums, acc, t0)
+
+    def learn(self, exp: Experience) -> dict[str, float]:
+        """One optimizer step on a given experience (what preemptive sampling would have collected)."""
+        t0 = time.perf_counter()
+        sums: dict[str, float] = defaultdict(float)
+        acc = GradientAccumulator(self.model.parameters())
+        plan = self.plan(exp)
+        self.backward_pass(plan, acc, sums, first=True)
+        self._optimize([plan], acc, sums)
+        return self._finish_metrics(sums, acc, t0)
+
+    def _optimize(self, plans: list[Plan], acc: GradientAccumulator, sums: dict[str, float]) -> None:
+        """The optimizer step on the first pass's gradient, then the further passes, each with its step."""
+        total = LossNormalizer(sum(p.counts.tokens for p in plans), sum(p.counts.sequences for p in plans), self.cfg.rollout.max_new_tokens)
+        self.optimizer_step(acc, total, sums)
+        for _ in range(self.cfg.algorithm.updates_per_batch - 1):  # further passes (preemptive only: one plan)
+            for plan in plans:
+                self.backward_pass(plan, acc, sums, first=False)
+            self.optimizer_step(acc, total, sums)
+        self.scheduler.step()
+
+    # ---- 1-2: generate, score, shape ---------------------------------------------------------
+    def collect(self, prompts: list[Sample], sums: dict[str, float]) -> Experience | None:
+        """Generate and score groups for ``prompts``; with dynamic sampling, refill to a full batch."""
+        alg = self.cfg.algorithm
+        rollouts, scores, groups = self._generate_and_score(prompts, sums, group_offset=0)
+        if alg.dapo.dynamic_sampling:
+            rollouts, scores, groups = self._dynamic_sampling(rollouts, scores, groups, len(prompts), sums)
+        if not rollouts:
+            return None
+        lengths = torch.tensor([len(ro.response_ids) for ro in rollouts])
+        rewards = torch.tensor([s.reward for s in scores], dtype=torch.float32)  # [batch]
+        shaping = overlong_penalty(lengths, self.cfg.rollout.max_new_tokens, alg.dapo.overlong_buffer, alg.dapo.overlong_penalty)  # [batch]
+        exp = Experience.build(rollouts, rewards + shaping, torch.tensor(groups), self.tokenizer.pad_token_id)
+        exp.support_ids = self._rlpt_support(exp)
+        sums["reward/sum"] += float(rewards.sum())
+        sums["reward/sq_sum"] += float((rewards**2).sum())
+        sums["reward/shaping_sum"] += float(shaping.sum())
+        sums["samples"] += len(rollouts)
+        sums["accuracy_sum"] += sum(s.status == Status.OK for s in scores)
+        sums["response_length/sum"] += float(lengths.sum())
+        sums["response_length/truncated"] += sum(not ro.finished for ro in rollouts)
+        return exp
+
+    def _generate_and_score(self, prompts: list[Sample], sums: dict[str, float], group_offset: int) -> tuple[list[Rollout], list[Score], list[int]]:
+        r = self.cfg.rollout
+        t = time.perf_counter()
+        flat = [self._encode(p) for p in prompts for _ in range(r.group_size)]
+        rollouts = self.engine.generate(flat, self.sampling_params())
+        t_gen = time.perf_counter()
         texts = self.tokenizer.batch_decode([ro.response_ids for ro in rollouts], skip_special_tokens=True)
         samples = [with_response(prompts[i // r.group_size], text, f"#{i % r.group_size}") for i, text in enumerate(texts)]
         scores = self.score(samples)
-        t_score = time.perf_counter()
-
+        sums["time/generate"] += t_gen - t
+        sums["time/score"] += time.perf_counter() - t_gen
+        sums["dash/generate_calls"] += 1
+        sums["sequences_generated"] += len(rollouts)
+        sums["tokens/generated"] += sum(len(ro.response_ids) for ro in rollouts)
         counts = Counter(s.status for s in scores)
+        for st in Status:
+            sums[f"scoring/{st.value.lower()}"] += counts[st]
+        sums["scoring/dropped_error"] += counts[Status.ERROR]
         keep = [i for i, s in enumerate(scores) if s.status != Status.ERROR]
-        metrics: dict[str, float] = {f"scoring/{st.value.lower()}": float(counts[st]) for st in Status}
-        metrics["scoring/dropped_error"] = float(counts[Status.ERROR])
-        metrics["tokens/generated"] = float(sum(len(ro.response_ids) for ro in rollouts))
-        if keep:
-            metrics.update(self._update([rollouts[i] for i in keep], [scores[i] for i in keep], [i // r.group_size for i in keep]))
-        else:
-            self.console.print("[yellow]every score of this step failed (ERROR): no update[/]")
-        t_end = time.perf_counter()
-        metrics.update({"time/generate": t_gen - t0, "time/score": t_score - t_gen, "time/train": t_end - t_score, "time/step": t_end - t0, "lr": self.scheduler.get_last_lr()[0]})
+        return [rollouts[i] for i in keep], [scores[i] for i in keep], [group_offset + i // r.group_size for i in keep]
+
+    def _dynamic_sampling(self, rollouts, scores, groups, wanted: int, sums):
+        """DAPO: keep groups whose rewards differ; sample more prompts (at most max_sampling_rounds
+        extra rounds) until ``wanted`` such groups are in hand; train on at most ``wanted``."""
+        alg = self.cfg.algorithm
+
+        def informative(scores, groups):
+            mask = informative_groups(torch.tensor([s.reward for s in scores]), torch.tensor(groups)) if scores else torch.zeros(0, dtype=torch.bool)
+            return [i for i in range(len(scores)) if mask[i]]
+
+        keep = informative(scores, groups)
+        rollouts, scores, groups = [rollouts[i] for i in keep], [scores[i] for i in keep], [groups[i] for i in keep]
+        rounds, next_group = 0, max(groups, default=-1) + 1
+        while len(set(groups)) < wanted and rounds < alg.dapo.max_sampling_rounds:
+            rounds += 1
+            more = self.sampler.next_batch(wanted - len(set(groups)))
+            ro2, sc2, gr2 = self._generate_and_score(more, sums, group_offset=next_group + 10_000 * rounds)
+            keep = informative(sc2, gr2)
+            rollouts += [ro2[i] for i in keep]
+            scores += [sc2[i] for i in keep]
+            groups += [gr2[i] for i in keep]
+        chosen = sorted(set(groups))[:wanted]
+        rows = [i for i, g in enumerate(groups) if g in chosen]
+        sums["dapo/sampling_rounds"] += rounds
+        sums["dapo/groups_kept"] += len(chosen)
+        return [rollouts[i] for i in rows], [scores[i] for i in rows], [groups[i] for i in rows]
+
+    def _rlpt_support(self, exp: Experience) -> torch.Tensor | None:
+        rlpt = self.cfg.algorithm.rlpt
+        if not rlpt.top_k:
+            return None
+        if rlpt.support == "rollout":
+            return rollout_support(exp.topk_ids, exp.topk_logprobs, rlpt.top_k)
+        size = self.cfg.train.micro_batch_size
+        parts = [reference_support(self.ref_model, exp.tokens.slice(torch.arange(k, min(k + size, len(exp)))), rlpt.top_k, rlpt.top_p, self.cfg.rollout.temperature) for k in range(0, len(exp), size)]
+        support = torch.full((len(exp), exp.tokens.max_response, rlpt.top_k), -1, dtype=torch.int32)
+        for k, part in zip(range(0, len(exp), size), parts):
+            support[k : k + len(part), : part.shape[1]] = part
+        return support
+
+    # ---- 3: what to train on -----------------------------------------------------------------
+    def plan(self, exp: Experience) -> Plan:
+        cfg, alg = self.cfg, self.cfg.algorithm
+        estimator = ADV_ESTIMATORS[alg.advantage]
+        advantages = None if estimator.needs_policy_stats else estimator(self._adv_inputs(exp, None)).advantages  # [batch, seq]
+        keep = keep_after_filter(exp.rewards, exp.group_ids, alg.dash.filter_tau, alg.adv_eps)  # [batch]
+        if alg.dapo.overlong_filter:
+            keep &= exp.finished
+        counts = LossNormalizer(tokens=float(exp.mask[keep].sum()), sequences=float(keep.sum()), max_len=cfg.rollout.max_new_tokens)
+        # A sample whose every loss term is exactly 0 adds no gradient: skip its forward/backward.
+        exact_skip = cfg.train.skip_zero_advantage and alg.kl_coef == 0 and alg.updates_per_batch == 1
+        zero = self._provably_zero(exp, advantages) if exact_skip else torch.zeros(len(exp), dtype=torch.bool)
+        rows = (keep & ~zero).nonzero().squeeze(1).tolist()
+        plan = Plan(exp, self._micro_batches(exp, rows, whole_groups=estimator.needs_policy_stats), counts, advantages, skipped=int((keep & zero).sum()), filtered=int((~keep).sum()))
+        if alg.needs_recompute:
+            with torch.no_grad():
+                plan.old = [self._forward(exp.slice(idx), with_entropy=False) for idx in plan.micro]
+        return plan
+
+    @staticmethod
+    def _provably_zero(exp: Experience, advantages: torch.Tensor | None) -> torch.Tensor:
+        """[batch] bool. Known advantages: all exactly 0. Otherwise (OTB): the group's returns are all
+        0, so every baseline (a weighted mean of returns) is 0 too."""
+        if advantages is not None:
+            return (advantages == 0).all(-1)
+        return ~informative_groups(exp.rewards, exp.group_ids) & (exp.rewards == 0)
+
+    def _micro_batches(self, exp: Experience, rows: list[int], whole_groups: bool) -> list[torch.Tensor]:
+        """Micro-batches of similar lengths, up to train.micro_batch_size rows; with ``whole_groups``
+        every group stays in one micro-batch (which may then exceed the size)."""
+        size = self.cfg.train.micro_batch_size
+        lengths = exp.tokens.response_len
+        units: dict[int, list[int]] = defaultdict(list)
+        for i in rows:
+            units[int(exp.group_ids[i]) if whole_groups else i].append(i)
+        ordered = sorted(units.values(), key=lambda members: -max(int(lengths[i]) for i in members))
+        micro: list[list[int]] = []
+        for members in ordered:
+            if micro and len(micro[-1]) + len(members) <= size:
+                micro[-1].extend(members)
+            else:
+                micro.append(list(members))
+        return [torch.tensor(m) for m in micro]
+
+    # ---- 4: forward, advantages, loss, backward ----------------------------------------------
+    def _forward(self, sub: Experience, with_entropy: bool) -> LogprobOutput:
+        alg = self.cfg.algorithm
+        return response_logprobs(
+            self.model,
+            sub.tokens,
+            self.cfg.rollout.temperature,
+            with_entropy=with_entropy,
+            support_ids=sub.support_ids,
+            topk_ids=sub.topk_ids if alg.dppo_topk else None,
+            with_sum_pi2=ADV_ESTIMATORS[alg.advantage].needs_policy_stats,
+        )
+
+    def _adv_inputs(self, exp: Experience, old: LogprobOutput | None) -> AdvantageInputs:
+        alg = self.cfg.algorithm
+        policy = None if old is None else PolicyStats(old.logp, old.sum_pi2, exp.rollout_logp)
+        return AdvantageInputs(exp.rewards, exp.group_ids, exp.mask, alg.adv_eps, policy, alg.otb.zero_tail, alg.otb.is_cap if alg.otb.rollout_is else None)
+
+    def backward_pass(self, plan: Plan, acc: GradientAccumulator, sums: dict[str, float], first: bool) -> None:
+        cfg, alg = self.cfg, self.cfg.algorithm
+        unit = LossNormalizer.unit()
+        dppo = DPPOParams(alg.dppo.tv_delta, alg.dppo.kl_delta, alg.dppo.is_cap)
+        for j, idx in enumerate(plan.micro):
+            sub = plan.exp.slice(idx)
+            m = sub.mask  # [micro, width]
+            out = self._forward(sub, with_entropy=first)
+            old = plan.old[j] if plan.old is not None else out.detached()  # on-policy: ratio exactly 1
+            if plan.advantages is not None:
+                adv = plan.advantages[idx, : m.shape[1]]  # [micro, width]
+            else:
+                if j not in plan.micro_adv:
+                    plan.micro_adv[j] = ADV_ESTIMATORS[alg.advantage](self._adv_inputs(sub, old))
+                    for key, value in plan.micro_adv[j].metrics.items():
+                        sums["first:" + key] += float(value)
+                adv = plan.micro_adv[j].advantages
+            anchor_logp, anchor_topk = (sub.rollout_logp, sub.topk_logprobs) if alg.dppo.anchor == "rollout" else (old.logp, old.topk_logp)
+            res = POLICY_LOSSES[alg.loss](PolicyLossInputs(out.logp, old.logp, adv, m, unit, alg.loss_agg, alg.eps_low, alg.eps_high, anchor_logp, out.topk_logp, anchor_topk, dppo))
+            loss = res.loss
+            if alg.kl_coef > 0:
+                with torch.no_grad():
+                    ref_logp = response_logprobs(self.ref_model, sub.tokens, cfg.rollout.temperature).logp  # [micro, width]
+                kl_tok = kl_estimate(out.logp, ref_logp, alg.kl_estimator)  # [micro, width]
+                loss = loss + alg.kl_coef * aggregate(kl_tok, m, alg.loss_agg, unit)
+                sums["tok:kl"] += float((kl_tok.detach() * m).sum())
+            loss.backward()
+            own = LossNormalizer(float(m.sum()), float(len(idx)), cfg.rollout.max_new_tokens)
+            acc.collect(own.divisor(alg.loss_agg))
+            sums["loss_sum"] += float(loss.detach())
+            sums["tokens_trained"] += float(m.sum())
+            for key, value in res.metrics.items():
+                sums["tok:" + key] += float(value)
+            if first:
+                sums["sequences_trained"] += len(idx)
+                sums["first:entropy"] += float((out.entropy * m).sum())
+                sums["first:logp_mismatch"] += float(((out.logp.detach() - sub.rollout_logp).abs() * m).sum())
+                if out.in_topk is not None:
+                    sums["first:rlpt/coverage"] += float((out.in_topk * m).sum())
+                    sums["first:rlpt/support_mass"] += float((out.support_mass * m).sum())
+        if first:
+            sums["train/sequences_skipped"] += plan.skipped
+            sums["dash/filtered"] += plan.filtered
+
+    # ---- 5: the optimizer step ---------------------------------------------------------------
+    def optimizer_step(self, acc: GradientAccumulator, total: LossNormalizer, sums: dict[str, float]) -> None:
+        divisor = total.divisor(self.cfg.algorithm.loss_agg)
+        acc.finish(divisor)
+        clip = self.cfg.optim.grad_clip if self.cfg.optim.grad_clip > 0 else math.inf
+        sums["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
+        sums["loss"] += sums.pop("loss_sum", 0.0) / divisor
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def _finish_metrics(self, sums: dict[str, float], acc: GradientAccumulator, t0: float) -> dict[str, float]:
+        """Turn the step's sums into per-token / per-sample means."""
+        alg = self.cfg.algorithm
+        passes = alg.updates_per_batch
+        n = max(sums.pop("samples", 0.0), 1.0)
+        tokens_all = max(sums.pop("tokens_trained", 0.0), 1.0)
+        tokens_first = tokens_all / passes
+        mean_reward = sums.pop("reward/sum", 0.0) / n
+        metrics = {
+            "reward/mean": mean_reward,
+            "reward/std": math.sqrt(max(sums.pop("reward/sq_sum", 0.0) / n - mean_reward**2, 0.0) * n / max(n - 1, 1)),
+            "reward/shaping": sums.pop("reward/shaping_sum", 0.0) / n,
+            "accuracy": sums.pop("accuracy_sum", 0.0) / n,
+            "response_length/mean": sums.pop("response_length/sum", 0.0) / n,
+            "response_length/clipped_fraction": sums.pop("response_length/truncated", 0.0) / n,
+            "train/sequences_trained": sums.pop("sequences_trained", 0.0),
+            "loss": sums.pop("loss", 0.0) / passes,
+            "dash/filtered_fraction": sums.pop("dash/filtered", 0.0) / n,
+            "dash/inference_batch_size": sums.pop("sequences_generated", 0.0) / max(sums.get("dash/generate_calls", 0.0), 1.0),
+            "lr": self.scheduler.get_last_lr()[0],
+        }
+        for key in list(sums):
+            if key.startswith("tok:"):
+                metrics[key[4:]] = sums.pop(key) / tokens_all
+            elif key.startswith("first:"):
+                metrics[key[6:]] = sums.pop(key) / tokens_first
+        metrics.update(power_metrics(metrics))
+        metrics.update(sums)
+        metrics.update(acc.norm_stats())
+        metrics["time/step"] = time.perf_counter() - t0
         return metrics
 
     def _encode(self, sample: Sample) -> list[int]:
         if sample.id not in self._prompt_cache:
             self._prompt_cache[sample.id] = encode_prompt(self.tokenizer, sample, self.cfg.data.chat_template)
         return self._prompt_cache[sample.id]
-
-    def _update(self, rollouts, scores: list[Score], groups: list[int]) -> dict[str, float]:
-        cfg, alg = self.cfg, self.cfg.algorithm
-        rewards = torch.tensor([s.reward for s in scores], dtype=torch.float32)  # [batch]
-        batch = TokenBatch.build([ro.prompt_ids for ro in rollouts], [ro.response_ids for ro in rollouts], self.tokenizer.pad_token_id)
-        mask = batch.response_mask()  # [batch, max_response]
-        rollout_logp = torch.zeros_like(mask)  # [batch, max_response]
-        for i, ro in enumerate(rollouts):
-            rollout_logp[i, : len(ro.logprobs)] = torch.tensor(ro.logprobs)
-        adv = ADV_ESTIMATORS[alg.advantage](AdvantageInputs(rewards, torch.tensor(groups), mask, alg.adv_eps))  # [batch, max_response]
-        norm = LossNormalizer(tokens=float(mask.sum()), sequences=float(len(rollouts)), max_len=cfg.rollout.max_new_tokens)
-
-        # Sequences whose every loss term is 0 contribute no gradient: skip their forward/backward.
-        exact_skip = cfg.train.skip_zero_advantage and alg.kl_coef == 0 and alg.updates_per_batch == 1
-        active = [i for i in range(len(rollouts)) if not exact_skip or bool((adv[i] != 0).any())]
-        active.sort(key=lambda i: -int(batch.response_len[i]))  # similar lengths share a micro-batch
-        micro = [torch.tensor(active[k : k + cfg.train.micro_batch_size]) for k in range(0, len(active), cfg.train.micro_batch_size)]
-        old = self._old_logprobs(batch, micro) if alg.updates_per_batch > 1 else None
-
-        sums: dict[str, float] = defaultdict(float)
-        grad_norm = 0.0
-        for update in range(alg.updates_per_batch):
-            self.optimizer.zero_grad(set_to_none=False)
-            for j, idx in enumerate(micro):
-                sub = batch.slice(idx)
-                width = sub.max_response
-                m, a = mask[idx, :width], adv[idx, :width]  # [micro, width]
-                out = response_logprobs(self.model, sub, cfg.rollout.temperature, with_entropy=update == 0)
-                old_logp = out.logp.detach() if old is None else old[j]  # on-policy: ratio exactly 1
-                res = POLICY_LOSSES[alg.loss](PolicyLossInputs(out.logp, old_logp, a, m, norm, alg.loss_agg, alg.eps_low, alg.eps_high))
-                loss = res.loss
-                if alg.kl_coef > 0:
-                    with torch.no_grad():
-                        ref_logp = response_logprobs(self.ref_model, sub, cfg.rollout.temperature).logp  # [micro, width]
-                    kl_tok = kl_estimate(out.logp, ref_logp, alg.kl_estimator)  # [micro, width]
-                    loss = loss + alg.kl_coef * aggregate(kl_tok, m, alg.loss_agg, norm)
-                    sums["kl"] += float((kl_tok.detach() * m).sum())
-                loss.backward()
-                sums["loss"] += float(loss.detach())
-                sums["tokens_trained"] += float(m.sum())
-                for key, value in res.metrics.items():
-                    sums[key] += float(value)
-                if update == 0:
-                    sums["entropy"] += float((out.entropy * m).sum())
-                    sums["logp_mismatch"] += float(((out.logp.detach() - rollout_logp[idx, :width]).abs() * m).sum())
-            if not micro:  # nothing to backpropagate: AdamW still steps on zero gradients, as without the skip
-                for p in self.model.parameters():
-                    p.grad = torch.zeros_like(p)
-            clip = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else math.inf
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
-            self.optimizer.step()
-        self.scheduler.step()
-
-        passes = alg.updates_per_batch
-        tokens_per_pass = max(sums.pop("tokens_trained", 0.0) / passes, 1.0)
-        accuracy = sum(s.status == Status.OK for s in scores) / len(scores)
-        out_metrics = {
-            "reward/mean": float(rewards.mean()),
-            "reward/std": float(rewards.std()) if len(rewards) > 1 else 0.0,
-            "accuracy": accuracy,
-            "response_length/mean": float(batch.response_len.float().mean()),
-            "response_length/clipped_fraction": sum(not ro.finished for ro in rollouts) / len(rollouts),
-            "train/sequences_trained": float(len(active)),
-            "train/sequences_skipped": float(len(rollouts) - len(active)),
-            "loss": sums.pop("loss", 0.0) / passes,
-            "grad_norm": grad_norm,
-        }
-        # entropy and mismatch are summed on the first pass only; the rest over every pass
-        for key, value in sums.items():
-            out_metrics[key] = value / (tokens_per_pass if key in ("entropy", "logp_mismatch") else tokens_per_pass * passes)
-        return out_metrics
-
-    @torch.no_grad()
-    def _old_logprobs(self, batch: TokenBatch, micro: list[torch.Tensor]) -> list[torch.Tensor]:
-        """logp_old of each micro-batch before any update ([micro, width] each)."""
-        return [response_logprobs(self.model, batch.slice(idx), self.cfg.rollout.temperature).logp for idx in micro]

@@ -80,7 +80,7 @@ def train_main(config_path: str | None, overrides: list[str], resume: str | None
     console.print(f"loading model {model_path}" + (" (first use converts the shipped GGUF, about 30 s)" if needs_conversion(model_path) else ""))
     tokenizer = load_tokenizer(model_path)
     model = load_model(model_path, cfg.model.dtype)
-    ref_model = load_model(cfg.model.path, cfg.model.dtype).eval().requires_grad_(False) if cfg.algorithm.kl_coef > 0 else None
+    ref_model = load_model(cfg.model.path, cfg.model.dtype).eval().requires_grad_(False) if cfg.algorithm.needs_reference else None
     with ExitStack() as stack:
         scorer = reward_services(cfg, train + test, stack)
         trainer = Trainer(cfg, model, tokenizer, HFEngine(model, tokenizer, cfg.rollout.batch_size), scorer, train, test, ref_model=ref_model, console=console)

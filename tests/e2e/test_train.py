@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from rewards.schema import Score, Status
+from trainer.experience import Experience
 from trainer.config import load_config
 from trainer.data.arithmetic import arithmetic_splits
 from trainer.loop import Trainer
@@ -88,14 +89,14 @@ def hand_made_batch(tokenizer):
     prompt = list(prompt["input_ids"] if hasattr(prompt, "keys") else prompt)
     good, bad = tokenizer("\\boxed{4}")["input_ids"], tokenizer("\\boxed{5}")["input_ids"]
     rollouts = [Rollout(prompt, good, [0.0] * len(good), True), Rollout(prompt, bad, [0.0] * len(bad), True)] * 2
-    scores = [Score(str(i), r, Status.OK if r else Status.WRONG) for i, r in enumerate([1.0, 0.0, 1.0, 0.0])]
-    return prompt, good, bad, rollouts, scores
+    exp = Experience.build(rollouts, torch.tensor([1.0, 0.0, 1.0, 0.0]), torch.tensor([0, 0, 0, 0]), tokenizer.pad_token_id)
+    return prompt, good, bad, exp
 
 
 def test_update_moves_the_policy_toward_rewarded_responses(policy, tmp_path):
     model, tokenizer = policy
     trainer = make_trainer(policy, tmp_path, None)
-    prompt, good, bad, rollouts, scores = hand_made_batch(tokenizer)
+    prompt, good, bad, exp = hand_made_batch(tokenizer)
 
     def logp(tokens):
         ids = torch.tensor([prompt + tokens])
@@ -105,7 +106,7 @@ def test_update_moves_the_policy_toward_rewarded_responses(policy, tmp_path):
 
     before = logp(good) - logp(bad)
     for _ in range(3):
-        m = trainer._update(rollouts, scores, [0, 0, 0, 0])
+        m = trainer.learn(exp)
     assert m["grad_norm"] > 0 and m["train/sequences_trained"] == 4
     assert logp(good) - logp(bad) > before
 
@@ -114,9 +115,9 @@ def test_several_passes_with_kl_penalty(policy, tmp_path):
     model, tokenizer = policy
     ref = load_model("smollm2-135m-instruct").eval().requires_grad_(False)
     trainer = make_trainer(policy, tmp_path, None, "algorithm.updates_per_batch=3", "algorithm.kl_coef=0.5", "optim.lr=1e-4", ref_model=ref)
-    _, _, _, rollouts, scores = hand_made_batch(tokenizer)
-    first = trainer._update(rollouts, scores, [0, 0, 0, 0])
-    second = trainer._update(rollouts, scores, [0, 0, 0, 0])
+    _, _, _, exp = hand_made_batch(tokenizer)
+    first = trainer.learn(exp)
+    second = trainer.learn(exp)
     assert first["kl"] >= 0 and second["kl"] > 0  # the policy has left the reference
     assert second["clip_fraction"] > 0  # later passes move the ratio past 1 + eps
     assert 0 <= second["clip_fraction"] <= 1

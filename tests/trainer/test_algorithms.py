@@ -42,7 +42,7 @@ def ref_grpo(rewards: list[float], groups: list[int], eps: float, scale: bool) -
 @pytest.mark.parametrize("seed", range(5))
 def test_grpo_advantages_match_float64_reference(name, scale, seed):
     groups, lengths, mask, rewards, _, _ = random_batch(seed)
-    adv = ADV_ESTIMATORS[name](AdvantageInputs(rewards, torch.tensor(groups), mask, eps=1e-6))
+    adv = ADV_ESTIMATORS[name](AdvantageInputs(rewards, torch.tensor(groups), mask, eps=1e-6)).advantages
     expected = ref_grpo(rewards.tolist(), groups, 1e-6, scale)
     for i, n in enumerate(lengths):
         assert torch.allclose(adv[i, :n], torch.full((n,), expected[i], dtype=torch.float64), rtol=1e-6, atol=1e-12)
@@ -51,15 +51,47 @@ def test_grpo_advantages_match_float64_reference(name, scale, seed):
 
 def test_grpo_float32_close_to_float64():
     groups, _, mask, rewards, _, _ = random_batch(11)
-    a64 = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor(groups), mask))
-    a32 = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards.float(), torch.tensor(groups), mask.float()))
+    a64 = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor(groups), mask)).advantages
+    a32 = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards.float(), torch.tensor(groups), mask.float())).advantages
     assert torch.allclose(a32.double(), a64, rtol=1e-4, atol=1e-5)
 
 
 def test_grpo_single_response_group_and_equal_rewards_give_zero():
     rewards = torch.tensor([1.0, 1.0, 1.0, 0.5])
-    adv = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor([0, 0, 0, 1]), torch.ones(4, 3)))
+    adv = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor([0, 0, 0, 1]), torch.ones(4, 3))).advantages
     assert torch.all(adv == 0)
+
+
+def ref_rloo(rewards: list[float], groups: list[int]) -> list[float]:
+    out = []
+    for i, gi in enumerate(groups):
+        others = [rewards[j] for j, gj in enumerate(groups) if gj == gi and j != i]
+        out.append(rewards[i] - sum(others) / len(others) if others else 0.0)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_rloo_advantages_match_float64_reference(seed):
+    groups, lengths, mask, rewards, _, _ = random_batch(seed)
+    adv = ADV_ESTIMATORS["rloo"](AdvantageInputs(rewards, torch.tensor(groups), mask)).advantages
+    expected = ref_rloo(rewards.tolist(), groups)
+    for i, n in enumerate(lengths):
+        assert torch.allclose(adv[i, :n], torch.full((n,), expected[i], dtype=torch.float64), rtol=1e-6, atol=1e-12)
+        assert torch.all(adv[i, n:] == 0)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dapo_loss_is_the_clip_higher_surrogate(seed):
+    from trainer.config import load_config
+
+    alg = load_config(None, ["algorithm.loss=dapo"]).algorithm
+    assert (alg.eps_low, alg.eps_high, alg.loss_agg) == (0.2, 0.28, "token-mean")
+    groups, lengths, mask, rewards, logp, old = random_batch(seed)
+    adv = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor(groups), mask)).advantages
+    norm = LossNormalizer(tokens=float(mask.sum()), sequences=float(len(lengths)), max_len=7)
+    out = POLICY_LOSSES["dapo"](PolicyLossInputs(logp, old, adv, mask, norm, alg.loss_agg, alg.eps_low, alg.eps_high))
+    per_tok = [[ref_ppo_token(logp[i, j].item(), old[i, j].item(), adv[i, j].item(), 0.2, 0.28)[0] for j in range(7)] for i in range(len(lengths))]
+    assert out.loss.item() == pytest.approx(ref_aggregate(per_tok, lengths, "token-mean", 7), rel=1e-6)
 
 
 def ref_ppo_token(logp: float, old: float, a: float, lo: float, hi: float) -> tuple[float, bool]:
@@ -83,7 +115,7 @@ MODES = ["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"]
 @pytest.mark.parametrize("seed", range(4))
 def test_ppo_clip_loss_matches_float64_reference(mode, seed):
     groups, lengths, mask, rewards, logp, old = random_batch(seed)
-    adv = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor(groups), mask))
+    adv = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor(groups), mask)).advantages
     norm = LossNormalizer(tokens=float(mask.sum()), sequences=float(len(lengths)), max_len=7)
     out = POLICY_LOSSES["ppo_clip"](PolicyLossInputs(logp, old, adv, mask, norm, mode, 0.2, 0.28))
     per_tok = [[ref_ppo_token(logp[i, j].item(), old[i, j].item(), adv[i, j].item(), 0.2, 0.28) for j in range(7)] for i in range(len(lengths))]
@@ -96,7 +128,7 @@ def test_ppo_clip_loss_matches_float64_reference(mode, seed):
 @pytest.mark.parametrize("mode", MODES)
 def test_micro_batch_losses_sum_to_the_whole_batch_loss(mode):
     groups, lengths, mask, rewards, logp, old = random_batch(3)
-    adv = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor(groups), mask))
+    adv = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor(groups), mask)).advantages
     norm = LossNormalizer(tokens=float(mask.sum()), sequences=float(len(lengths)), max_len=7)
     full = POLICY_LOSSES["ppo_clip"](PolicyLossInputs(logp, old, adv, mask, norm, mode)).loss
     (g_full,) = torch.autograd.grad(full, logp)
@@ -109,7 +141,7 @@ def test_micro_batch_losses_sum_to_the_whole_batch_loss(mode):
 
 def test_on_policy_gradient_is_advantage_weighted_score_function():
     groups, lengths, mask, rewards, logp, _ = random_batch(5)
-    adv = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor(groups), mask))
+    adv = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor(groups), mask)).advantages
     norm = LossNormalizer(tokens=float(mask.sum()), sequences=float(len(lengths)), max_len=7)
     loss = POLICY_LOSSES["ppo_clip"](PolicyLossInputs(logp, logp.detach(), adv, mask, norm)).loss
     (grad,) = torch.autograd.grad(loss, logp)
@@ -118,7 +150,7 @@ def test_on_policy_gradient_is_advantage_weighted_score_function():
 
 def test_float32_loss_close_to_float64():
     groups, lengths, mask, rewards, logp, old = random_batch(8)
-    adv = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor(groups), mask))
+    adv = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor(groups), mask)).advantages
     norm = LossNormalizer(tokens=float(mask.sum()), sequences=float(len(lengths)), max_len=7)
     l64 = POLICY_LOSSES["ppo_clip"](PolicyLossInputs(logp, old, adv, mask, norm)).loss
     l32 = POLICY_LOSSES["ppo_clip"](PolicyLossInputs(logp.float(), old.float(), adv.float(), mask.float(), norm)).loss

@@ -74,3 +74,58 @@ def test_every_field_is_documented():
 
 def test_readme_config_reference_is_current():
     assert reference_markdown() in README.read_text(), "README's config reference is stale: regenerate it with `python -m trainer.config`"
+
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_example_configs_load(path):
+    cfg = load_config(path)
+    assert cfg.train.output_dir == f"runs/{path.stem}"
+
+
+def test_every_example_algorithm_has_a_config():
+    names = {p.stem for p in CONFIGS.glob("*.yaml")}
+    assert {"grpo", "dapo", "rlpt", "otb", "dppo", "dppo_topk", "dash", "combined"} <= names
+
+
+@pytest.mark.parametrize("advantage", ["grpo", "dr_grpo", "rloo", "otb"])
+@pytest.mark.parametrize("loss", ["ppo_clip", "dapo", "dppo_tv_binary", "dppo_kl_binary", "dppo_tv_topk", "dppo_kl_topk"])
+@pytest.mark.parametrize("rlpt", ["0", "16"])
+@pytest.mark.parametrize("dash", [("true", "0.1"), ("false", "0")])
+def test_rlpt_otb_dppo_dash_compose_as_documented(advantage, loss, rlpt, dash):
+    """ALGORITHMS.md: RLPT composes with GRPO, DAPO, OTB, DPPO, DASH; OTB with any policy loss."""
+    cfg = load_config(None, [f"algorithm.advantage={advantage}", f"algorithm.loss={loss}", f"algorithm.rlpt.top_k={rlpt}", f"algorithm.dash.preemptive={dash[0]}", f"algorithm.dash.filter_tau={dash[1]}"])
+    assert cfg.algorithm.loss == loss
+    assert cfg.algorithm.dppo_topk == (20 if loss.endswith("topk") else 0)
+
+
+@pytest.mark.parametrize(
+    "overrides,reason",
+    [
+        (["algorithm.loss=dapo", "algorithm.loss_agg=seq-mean-token-mean"], "token-level loss"),
+        (["algorithm.rlpt.top_k=16", "rollout.top_k=8"], "contradicts"),
+        (["algorithm.rlpt.top_k=16", "rollout.top_p=0.9"], "algorithm.rlpt.top_p"),
+        (["algorithm.rlpt.top_k=16", "algorithm.rlpt.support=reference", "algorithm.loss=dppo_tv_binary"], "algorithm.dppo.anchor=recompute"),
+        (["algorithm.rlpt.top_k=16", "algorithm.rlpt.support=reference", "algorithm.loss=dppo_tv_topk", "algorithm.dppo.anchor=recompute"], "binary DPPO loss"),
+        (["algorithm.otb.rollout_is=true"], "algorithm.advantage=otb"),
+        (["algorithm.dash.preemptive=false", "algorithm.dapo.dynamic_sampling=true"], "preemptive=true"),
+        (["algorithm.dash.preemptive=false", "algorithm.updates_per_batch=2"], "preemptive=true"),
+        (["algorithm.dapo.overlong_buffer=40"], "below rollout.max_new_tokens"),
+    ],
+)
+def test_combinations_that_make_no_sense_are_rejected_with_the_reason(overrides, reason):
+    with pytest.raises(ConfigError, match=reason):
+        load_config(None, overrides)
+
+
+def test_rlpt_reference_support_with_recompute_anchor_is_allowed_and_loads_a_reference():
+    alg = load_config(None, ["algorithm.rlpt.top_k=8", "algorithm.rlpt.support=reference", "algorithm.loss=dppo_kl_binary", "algorithm.dppo.anchor=recompute"]).algorithm
+    assert alg.needs_reference and alg.needs_recompute
+
+
+def test_dapo_clip_higher_default_and_explicit_override():
+    assert load_config(None, ["algorithm.loss=dapo"]).algorithm.eps_high == 0.28
+    assert load_config(None, ["algorithm.loss=dapo", "algorithm.eps_high=0.3"]).algorithm.eps_high == 0.3
+    assert load_config(None, ["algorithm.loss=ppo_clip"]).algorithm.eps_high == 0.2

@@ -5,6 +5,6 @@ decorated with :func:`register_adv_est` or :func:`register_policy_loss` in a mod
 """
 
 from trainer.algorithms.registry import ADV_ESTIMATORS, POLICY_LOSSES, register_adv_est, register_policy_loss
-from trainer.algorithms import grpo, ppo  # noqa: F401  (registers)
+from trainer.algorithms import dppo, grpo, otb, ppo  # noqa: F401  (registers)
 
 __all__ = ["ADV_ESTIMATORS", "POLICY_LOSSES", "register_adv_est", "register_policy_loss"]

@@ -18,11 +18,8 @@ AGG_MODES = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm")
 def aggregate(token_loss: torch.Tensor, mask: torch.Tensor, mode: str, norm: LossNormalizer) -> torch.Tensor:
     """token_loss, mask: [batch, seq] -> scalar."""
     masked = token_loss * mask  # [batch, seq]
-    if mode == "token-mean":
-        return masked.sum() / max(norm.tokens, 1.0)
     if mode == "seq-mean-token-mean":
-        per_seq = masked.sum(-1) / mask.sum(-1).clamp(min=1.0)  # [batch]
-        return per_seq.sum() / max(norm.sequences, 1.0)
-    if mode == "seq-mean-token-sum-norm":
-        return masked.sum() / max(norm.sequences * norm.max_len, 1.0)
-    raise ValueError(f"unknown loss aggregation '{mode}': use one of {', '.join(AGG_MODES)}")
+        total = (masked.sum(-1) / mask.sum(-1).clamp(min=1.0)).sum()  # sum over sequences of token means
+    else:
+        total = masked.sum()
+    return total / norm.divisor(mode)

@@ -18,9 +18,19 @@ def _register(table: dict[str, Callable], kind: str, name: str) -> Callable[[Cal
     return decorate
 
 
-def register_adv_est(name: str) -> Callable[[Callable], Callable]:
-    """Register ``fn(AdvantageInputs) -> Tensor[batch, seq]`` under ``algorithm.advantage: name``."""
-    return _register(ADV_ESTIMATORS, "advantage estimator", name)
+def register_adv_est(name: str, needs_policy_stats: bool = False) -> Callable[[Callable], Callable]:
+    """Register ``fn(AdvantageInputs) -> AdvantageOutput`` under ``algorithm.advantage: name``.
+
+    ``needs_policy_stats``: the estimator reads ``AdvantageInputs.policy`` (old log-probs and sum
+    pi^2), so the trainer computes it from the forward pass that yields the old log-probs, with each
+    micro-batch holding whole groups.
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        fn.needs_policy_stats = needs_policy_stats
+        return _register(ADV_ESTIMATORS, "advantage estimator", name)(fn)
+
+    return decorate
 
 
 def register_policy_loss(name: str) -> Callable[[Callable], Callable]:

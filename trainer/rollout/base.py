@@ -5,16 +5,23 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+import torch
+
 
 @dataclass(frozen=True)
 class SamplingParams:
-    """How to sample. ``greedy`` ignores temperature, top_k and top_p."""
+    """How to sample. ``greedy`` ignores temperature, top_k and top_p.
+
+    ``topk_logprobs`` > 0 asks for the top-K ids and log-probs of the sampling distribution at every
+    generated token (DPPO top-K, RLPT's rollout support).
+    """
 
     max_new_tokens: int
     temperature: float = 1.0
     top_k: int = 0  # 0 = off
     top_p: float = 1.0  # 1 = off
     greedy: bool = False
+    topk_logprobs: int = 0  # K; 0 = not recorded
 
 
 @dataclass
@@ -23,13 +30,18 @@ class Rollout:
 
     ``response_ids`` ends at the first EOS (included) or at max_new_tokens; ``logprobs[t]`` is the
     log-probability of ``response_ids[t]`` under the distribution it was sampled from (after
-    temperature, top-k and top-p), in nats.
+    temperature, top-k and top-p), in nats. When top-K log-probs were asked for, ``topk_ids[t]`` are
+    the K most likely ids of that distribution, with ``response_ids[t]`` forced in (it replaces the
+    K-th entry when absent), and ``topk_logprobs[t]`` their log-probs; ids the sampling warpers
+    removed have log-prob -inf.
     """
 
     prompt_ids: list[int]
     response_ids: list[int]
     logprobs: list[float]
     finished: bool  # True when the response ended with EOS, False when it hit max_new_tokens
+    topk_ids: torch.Tensor | None = None  # [response_len, K] int32
+    topk_logprobs: torch.Tensor | None = None  # [response_len, K] float32
 
 
 class RolloutEngine(ABC):

@@ -1,0 +1,75 @@
+"""DASH's filter (arXiv 2505.17218) and DAPO's batch techniques (arXiv 2503.14476) against float64
+references, and the trainer's choice of what to forward, before any forward pass."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+import torch
+
+from trainer.algorithms.dapo import informative_groups, overlong_penalty
+from trainer.algorithms.dash import keep_after_filter
+from trainer.gradients import GradientAccumulator
+
+
+def ref_normalized(rewards, groups, eps):
+    out = []
+    for i, g in enumerate(groups):
+        xs = [rewards[j] for j, h in enumerate(groups) if h == g]
+        mean = sum(xs) / len(xs)
+        std = math.sqrt(sum((x - mean) ** 2 for x in xs) / max(len(xs) - 1, 1))
+        out.append((rewards[i] - mean) / (std + eps))
+    return out
+
+
+@pytest.mark.parametrize("tau", [0.0, 0.1, 0.5, 1.2])
+@pytest.mark.parametrize("seed", range(4))
+def test_dash_filter_keeps_samples_above_tau(seed, tau):
+    rng = random.Random(seed)
+    groups = [g for g in range(6) for _ in range(4)]
+    rewards = [rng.choice([0.0, 1.0, round(rng.random(), 2)]) for _ in groups]
+    keep = keep_after_filter(torch.tensor(rewards, dtype=torch.float64), torch.tensor(groups), tau, 1e-6)
+    expected = [True] * len(groups) if tau == 0 else [abs(a) > tau for a in ref_normalized(rewards, groups, 1e-6)]
+    assert keep.tolist() == expected
+
+
+def test_dash_filter_with_binary_rewards_drops_exactly_the_all_equal_groups():
+    groups = torch.tensor([0] * 8 + [1] * 8 + [2] * 8)
+    rewards = torch.tensor([1.0] * 8 + [0.0] * 8 + [1.0] + [0.0] * 7)
+    keep = keep_after_filter(rewards, groups, 0.1, 1e-6)
+    assert keep.tolist() == [False] * 16 + [True] * 8
+
+
+@pytest.mark.parametrize("length,expected", [(10, 0.0), (24, 0.0), (25, -1 / 8), (28, -0.5), (32, -1.0)])
+def test_dapo_overlong_penalty_matches_the_formula(length, expected):
+    # L_max = 32, L_cache = 8: no penalty up to 24 tokens, then linear down to -1 at 32
+    assert overlong_penalty(torch.tensor([length]), 32, 8, 1.0).item() == pytest.approx(expected)
+    assert overlong_penalty(torch.tensor([length]), 32, 8, 0.5).item() == pytest.approx(expected / 2)
+    assert overlong_penalty(torch.tensor([length]), 32, 0, 1.0).item() == 0.0
+
+
+def test_dapo_informative_groups():
+    groups = torch.tensor([0, 0, 1, 1, 1, 2])
+    rewards = torch.tensor([1.0, 1.0, 0.0, 0.5, 0.0, 1.0])
+    assert informative_groups(rewards, groups).tolist() == [False, False, True, True, True, False]
+
+
+def test_dash_gradient_accumulator_sums_micro_batches_and_measures_their_norms():
+    g = torch.Generator().manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(5, generator=g, dtype=torch.float64))
+    acc = GradientAccumulator([w])
+    xs = [torch.randn(5, generator=g, dtype=torch.float64) for _ in range(3)]
+    divisors = [2.0, 3.0, 4.0]
+    for x in xs:
+        (w * x).sum().backward()
+        acc.collect(divisors[len(acc.micro_norms)])
+        assert w.grad is None
+    acc.finish(10.0)
+    assert torch.allclose(w.grad, sum(xs) / 10.0)
+    norms = [float(x.norm()) / d for x, d in zip(xs, divisors)]
+    mean = sum(norms) / 3
+    stats = acc.norm_stats()
+    assert stats["grad_norm/micro_mean"] == pytest.approx(mean)
+    assert stats["grad_norm/micro_var"] == pytest.approx(sum((n - mean) ** 2 for n in norms) / 2)

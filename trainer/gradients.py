@@ -1,0 +1,52 @@
+"""Gradient accumulation over micro-batches that also measures each micro-batch's gradient norm.
+
+Micro-batch losses are un-normalized sums; after each backward the fresh gradient is measured and
+moved into an accumulator (one extra parameter-sized buffer), and :meth:`finish` divides the sum by
+the step's loss divisor once the step's counts are known. The variance of the per-micro-batch norms
+(each normalized by its own micro-batch's divisor, so every one is a full-size gradient estimate)
+is the gradient-noise metric reported for every run.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+class GradientAccumulator:
+    def __init__(self, params) -> None:
+        self.params = [p for p in params if p.requires_grad]
+        self.sum: list[torch.Tensor] | None = None  # allocated at the first collect of a pass
+        self.micro_norms: list[float] = []
+
+    def _buffers(self) -> list[torch.Tensor]:
+        if self.sum is None:
+            self.sum = [torch.zeros_like(p) for p in self.params]
+        return self.sum
+
+    def collect(self, divisor: float) -> None:
+        """Take the gradient left by one backward pass; ``divisor`` normalizes its norm."""
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+        norms = torch._foreach_norm(grads)
+        self.micro_norms.append(math.sqrt(sum(float(n) ** 2 for n in norms)) / max(divisor, 1e-12))
+        torch._foreach_add_(self._buffers(), grads)
+        for p in self.params:
+            p.grad = None
+
+    def finish(self, divisor: float) -> None:
+        """Hand the accumulated sum / divisor to the parameters' ``.grad`` (zeros if nothing ran)."""
+        total = self._buffers()
+        torch._foreach_mul_(total, 1.0 / max(divisor, 1e-12))
+        for p, g in zip(self.params, total):
+            p.grad = g
+        self.sum = None
+
+    def norm_stats(self) -> dict[str, float]:
+        """Mean and variance of the per-micro-batch gradient norms collected so far."""
+        n = len(self.micro_norms)
+        if n == 0:
+            return {}
+        mean = sum(self.micro_norms) / n
+        var = sum((x - mean) ** 2 for x in self.micro_norms) / (n - 1) if n > 1 else 0.0
+        return {"grad_norm/micro_mean": mean, "grad_norm/micro_var": var, "grad_norm/micro_batches": float(n)}
