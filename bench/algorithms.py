@@ -122,7 +122,7 @@ def worker(batch_path: str, name: str) -> None:
 
     def experience() -> Experience:
         exp = Experience.build(data["rollouts"], torch.tensor(data["rewards"]), torch.tensor(data["groups"]), tokenizer.pad_token_id)
-        exp.support_ids = trainer._rlpt_support(exp)
+        exp.support_ids = trainer.collector.rlpt_support(exp)
         return exp
 
     if name.startswith("divergence:"):
@@ -165,7 +165,9 @@ def divergence_memory(model, exp, kind: str) -> dict:
 
 
 def run_worker(batch: Path, name: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--worker", name, "--batch", str(batch)], check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, __file__, "--worker", name, "--batch", str(batch)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"the {name} worker failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -42,6 +42,12 @@ class TokenBatch:
             max_response=max(len(r) for r in responses),
         )
 
+    def response_ids(self) -> torch.Tensor:
+        """[batch, max_response] long: the response tokens (0 on padding)."""
+        pos = self.response_start[:, None] + torch.arange(self.max_response)[None, :]  # [batch, max_response]
+        ids = self.input_ids.gather(1, pos.clamp(max=self.input_ids.shape[1] - 1))
+        return ids * self.response_mask().long()
+
     def response_mask(self) -> torch.Tensor:
         """[batch, max_response] float: 1 on response tokens."""
         pos = torch.arange(self.max_response)[None, :]  # [1, max_response]

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,27 +27,23 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from rewards.schema import Sample, Score, Status
+from rewards.schema import Sample
 from trainer.algorithms import ADV_ESTIMATORS, POLICY_LOSSES
 from trainer.algorithms.aggregation import aggregate
-from trainer.algorithms.dapo import informative_groups, overlong_penalty
+from trainer.algorithms.dapo import informative_groups
 from trainer.algorithms.dash import keep_after_filter
 from trainer.algorithms.kl import kl_estimate
-from trainer.algorithms.otb import power_metrics
-from trainer.algorithms.rlpt import reference_support, rollout_support
 from trainer.algorithms.types import AdvantageInputs, AdvantageOutput, DPPOParams, LossNormalizer, PolicyLossInputs, PolicyStats
 from trainer.checkpoint import load_trainer_state, save_checkpoint, set_rng_state
+from trainer.collect import Collector, Scorer
 from trainer.config import Config
 from trainer.data.sampler import EpochSampler
 from trainer.evaluate import evaluate
 from trainer.experience import Experience
 from trainer.gradients import GradientAccumulator
 from trainer.logprobs import LogprobOutput, response_logprobs
-from trainer.metrics import MetricsLogger, plot_metrics
-from trainer.rollout.base import Rollout, RolloutEngine, SamplingParams
-from trainer.scoring import encode_prompt, with_response
-
-Scorer = Callable[[list[Sample]], list[Score]]
+from trainer.metrics import MetricsLogger, plot_metrics, step_metrics
+from trainer.rollout.base import RolloutEngine
 
 
 @dataclass
@@ -85,7 +80,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: min(1.0, (s + 1) / (o.warmup_steps + 1)))
         self.step = 0
         self.resumed = False
-        self._prompt_cache: dict[str, list[int]] = {}
+        self.collector = Collector(cfg, tokenizer, engine, score, self.sampler, ref_model)
 
     # ---- checkpoints -------------------------------------------------------------------------
     def restore(self, checkpoint: Path) -> None:
@@ -137,14 +132,6 @@ class Trainer:
         return evaluate(self.engine, self.tokenizer, self.test, self.score, e.max_new_tokens, self.cfg.data.chat_template)
 
     # ---- one optimizer step ------------------------------------------------------------------
-    def sampling_params(self) -> SamplingParams:
-        """Sampling for training: RLPT's rollout support restricts it to top-k (and its nucleus)."""
-        r, alg = self.cfg.rollout, self.cfg.algorithm
-        rlpt_sampling = alg.rlpt.top_k > 0 and alg.rlpt.support == "rollout"
-        top_k, top_p = (alg.rlpt.top_k, alg.rlpt.top_p) if rlpt_sampling else (r.top_k, r.top_p)
-        topk_logprobs = max(alg.dppo_topk, alg.rlpt.top_k if rlpt_sampling else 0)
-        return SamplingParams(r.max_new_tokens, r.temperature, top_k, top_p, topk_logprobs=topk_logprobs)
-
     def train_step(self) -> dict[str, float]:
         r, alg = self.cfg.rollout, self.cfg.algorithm
         t0 = time.perf_counter()
@@ -154,7 +141,7 @@ class Trainer:
         acc = GradientAccumulator(self.model.parameters())
         plans = []
         for start in range(0, len(prompts), per_part):
-            exp = self.collect(prompts[start : start + per_part], sums)
+            exp = self.collector.collect(prompts[start : start + per_part], sums)
             if exp is None:
                 continue
             t = time.perf_counter()
@@ -163,11 +150,11 @@ class Trainer:
             sums["time/backward"] += time.perf_counter() - t
         if not plans:
             self.console.print("[yellow]every score of this step failed (ERROR): no update[/]")
-            return self._finish_metrics(sums, acc, t0)
+            return self._metrics(sums, acc, t0)
         t = time.perf_counter()
         self._optimize(plans, acc, sums)
         sums["time/backward"] += time.perf_counter() - t
-        return self._finish_metrics(sums, acc, t0)
+        return self._metrics(sums, acc, t0)
 
     def learn(self, exp: Experience) -> dict[str, float]:
         """One optimizer step on a given experience (what preemptive sampling would have collected)."""
@@ -177,7 +164,7 @@ class Trainer:
         plan = self.plan(exp)
         self.backward_pass(plan, acc, sums, first=True)
         self._optimize([plan], acc, sums)
-        return self._finish_metrics(sums, acc, t0)
+        return self._metrics(sums, acc, t0)
 
     def _optimize(self, plans: list[Plan], acc: GradientAccumulator, sums: dict[str, float]) -> None:
         """The optimizer step on the first pass's gradient, then the further passes, each with its step."""
@@ -189,88 +176,10 @@ class Trainer:
             self.optimizer_step(acc, total, sums)
         self.scheduler.step()
 
-    # ---- 1-2: generate, score, shape ---------------------------------------------------------
-    def collect(self, prompts: list[Sample], sums: dict[str, float]) -> Experience | None:
-        """Generate and score groups for ``prompts``; with dynamic sampling, refill to a full batch."""
-        alg = self.cfg.algorithm
-        rollouts, scores, groups = self._generate_and_score(prompts, sums, group_offset=0)
-        if alg.dapo.dynamic_sampling:
-            rollouts, scores, groups = self._dynamic_sampling(rollouts, scores, groups, len(prompts), sums)
-        if not rollouts:
-            return None
-        lengths = torch.tensor([len(ro.response_ids) for ro in rollouts])
-        rewards = torch.tensor([s.reward for s in scores], dtype=torch.float32)  # [batch]
-        shaping = overlong_penalty(lengths, self.cfg.rollout.max_new_tokens, alg.dapo.overlong_buffer, alg.dapo.overlong_penalty)  # [batch]
-        exp = Experience.build(rollouts, rewards + shaping, torch.tensor(groups), self.tokenizer.pad_token_id)
-        exp.support_ids = self._rlpt_support(exp)
-        sums["reward/sum"] += float(rewards.sum())
-        sums["reward/sq_sum"] += float((rewards**2).sum())
-        sums["reward/shaping_sum"] += float(shaping.sum())
-        sums["samples"] += len(rollouts)
-        sums["accuracy_sum"] += sum(s.status == Status.OK for s in scores)
-        sums["response_length/sum"] += float(lengths.sum())
-        sums["response_length/truncated"] += sum(not ro.finished for ro in rollouts)
-        return exp
-
-    def _generate_and_score(self, prompts: list[Sample], sums: dict[str, float], group_offset: int) -> tuple[list[Rollout], list[Score], list[int]]:
-        r = self.cfg.rollout
-        t = time.perf_counter()
-        flat = [self._encode(p) for p in prompts for _ in range(r.group_size)]
-        rollouts = self.engine.generate(flat, self.sampling_params())
-        t_gen = time.perf_counter()
-        texts = self.tokenizer.batch_decode([ro.response_ids for ro in rollouts], skip_special_tokens=True)
-        samples = [with_response(prompts[i // r.group_size], text, f"#{i % r.group_size}") for i, text in enumerate(texts)]
-        scores = self.score(samples)
-        sums["time/generate"] += t_gen - t
-        sums["time/score"] += time.perf_counter() - t_gen
-        sums["dash/generate_calls"] += 1
-        sums["sequences_generated"] += len(rollouts)
-        sums["tokens/generated"] += sum(len(ro.response_ids) for ro in rollouts)
-        counts = Counter(s.status for s in scores)
-        for st in Status:
-            sums[f"scoring/{st.value.lower()}"] += counts[st]
-        sums["scoring/dropped_error"] += counts[Status.ERROR]
-        keep = [i for i, s in enumerate(scores) if s.status != Status.ERROR]
-        return [rollouts[i] for i in keep], [scores[i] for i in keep], [group_offset + i // r.group_size for i in keep]
-
-    def _dynamic_sampling(self, rollouts, scores, groups, wanted: int, sums):
-        """DAPO: keep groups whose rewards differ; sample more prompts (at most max_sampling_rounds
-        extra rounds) until ``wanted`` such groups are in hand; train on at most ``wanted``."""
-        alg = self.cfg.algorithm
-
-        def informative(scores, groups):
-            mask = informative_groups(torch.tensor([s.reward for s in scores]), torch.tensor(groups)) if scores else torch.zeros(0, dtype=torch.bool)
-            return [i for i in range(len(scores)) if mask[i]]
-
-        keep = informative(scores, groups)
-        rollouts, scores, groups = [rollouts[i] for i in keep], [scores[i] for i in keep], [groups[i] for i in keep]
-        rounds, next_group = 0, max(groups, default=-1) + 1
-        while len(set(groups)) < wanted and rounds < alg.dapo.max_sampling_rounds:
-            rounds += 1
-            more = self.sampler.next_batch(wanted - len(set(groups)))
-            ro2, sc2, gr2 = self._generate_and_score(more, sums, group_offset=next_group + 10_000 * rounds)
-            keep = informative(sc2, gr2)
-            rollouts += [ro2[i] for i in keep]
-            scores += [sc2[i] for i in keep]
-            groups += [gr2[i] for i in keep]
-        chosen = sorted(set(groups))[:wanted]
-        rows = [i for i, g in enumerate(groups) if g in chosen]
-        sums["dapo/sampling_rounds"] += rounds
-        sums["dapo/groups_kept"] += len(chosen)
-        return [rollouts[i] for i in rows], [scores[i] for i in rows], [groups[i] for i in rows]
-
-    def _rlpt_support(self, exp: Experience) -> torch.Tensor | None:
-        rlpt = self.cfg.algorithm.rlpt
-        if not rlpt.top_k:
-            return None
-        if rlpt.support == "rollout":
-            return rollout_support(exp.topk_ids, exp.topk_logprobs, rlpt.top_k)
-        size = self.cfg.train.micro_batch_size
-        parts = [reference_support(self.ref_model, exp.tokens.slice(torch.arange(k, min(k + size, len(exp)))), rlpt.top_k, rlpt.top_p, self.cfg.rollout.temperature) for k in range(0, len(exp), size)]
-        support = torch.full((len(exp), exp.tokens.max_response, rlpt.top_k), -1, dtype=torch.int32)
-        for k, part in zip(range(0, len(exp), size), parts):
-            support[k : k + len(part), : part.shape[1]] = part
-        return support
+    def _metrics(self, sums: dict[str, float], acc: GradientAccumulator, t0: float) -> dict[str, float]:
+        metrics = step_metrics(sums, self.cfg.algorithm.updates_per_batch, self.scheduler.get_last_lr()[0], acc.norm_stats())
+        metrics["time/step"] = time.perf_counter() - t0
+        return metrics
 
     # ---- 3: what to train on -----------------------------------------------------------------
     def plan(self, exp: Experience) -> Plan:
@@ -387,40 +296,3 @@ class Trainer:
         sums["loss"] += sums.pop("loss_sum", 0.0) / divisor
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-
-    def _finish_metrics(self, sums: dict[str, float], acc: GradientAccumulator, t0: float) -> dict[str, float]:
-        """Turn the step's sums into per-token / per-sample means."""
-        alg = self.cfg.algorithm
-        passes = alg.updates_per_batch
-        n = max(sums.pop("samples", 0.0), 1.0)
-        tokens_all = max(sums.pop("tokens_trained", 0.0), 1.0)
-        tokens_first = tokens_all / passes
-        mean_reward = sums.pop("reward/sum", 0.0) / n
-        metrics = {
-            "reward/mean": mean_reward,
-            "reward/std": math.sqrt(max(sums.pop("reward/sq_sum", 0.0) / n - mean_reward**2, 0.0) * n / max(n - 1, 1)),
-            "reward/shaping": sums.pop("reward/shaping_sum", 0.0) / n,
-            "accuracy": sums.pop("accuracy_sum", 0.0) / n,
-            "response_length/mean": sums.pop("response_length/sum", 0.0) / n,
-            "response_length/clipped_fraction": sums.pop("response_length/truncated", 0.0) / n,
-            "train/sequences_trained": sums.pop("sequences_trained", 0.0),
-            "loss": sums.pop("loss", 0.0) / passes,
-            "dash/filtered_fraction": sums.pop("dash/filtered", 0.0) / n,
-            "dash/inference_batch_size": sums.pop("sequences_generated", 0.0) / max(sums.get("dash/generate_calls", 0.0), 1.0),
-            "lr": self.scheduler.get_last_lr()[0],
-        }
-        for key in list(sums):
-            if key.startswith("tok:"):
-                metrics[key[4:]] = sums.pop(key) / tokens_all
-            elif key.startswith("first:"):
-                metrics[key[6:]] = sums.pop(key) / tokens_first
-        metrics.update(power_metrics(metrics))
-        metrics.update(sums)
-        metrics.update(acc.norm_stats())
-        metrics["time/step"] = time.perf_counter() - t0
-        return metrics
-
-    def _encode(self, sample: Sample) -> list[int]:
-        if sample.id not in self._prompt_cache:
-            self._prompt_cache[sample.id] = encode_prompt(self.tokenizer, sample, self.cfg.data.chat_template)
-        return self._prompt_cache[sample.id]

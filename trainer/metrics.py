@@ -1,10 +1,45 @@
-"""Step metrics to metrics.jsonl and TensorBoard, and the end-of-run PNG."""
+"""Step metrics: reduced from the step's sums, written to metrics.jsonl and TensorBoard, and the
+end-of-run PNG."""
 
 from __future__ import annotations
 
 import json
 import math
 from pathlib import Path
+
+from trainer.algorithms.otb import power_metrics
+
+
+def step_metrics(sums: dict[str, float], passes: int, lr: float, grad_stats: dict[str, float]) -> dict[str, float]:
+    """Turn the step's sums into means: per sample, per trained token (over every pass for keys
+    prefixed ``tok:``, over the first pass for ``first:``); other sums are reported as they are."""
+    n = max(sums.pop("samples", 0.0), 1.0)  # scored samples
+    n_exp = max(sums.pop("experience_samples", 0.0), 1.0)  # samples that reached the update
+    tokens_all = max(sums.pop("tokens_trained", 0.0), 1.0)
+    tokens_first = tokens_all / passes
+    mean_reward = sums.pop("reward/sum", 0.0) / n
+    metrics = {
+        "reward/mean": mean_reward,
+        "reward/std": math.sqrt(max(sums.pop("reward/sq_sum", 0.0) / n - mean_reward**2, 0.0) * n / max(n - 1, 1)),
+        "reward/shaping": sums.pop("reward/shaping_sum", 0.0) / n_exp,
+        "accuracy": sums.pop("accuracy_sum", 0.0) / n,
+        "response_length/mean": sums.pop("response_length/sum", 0.0) / n,
+        "response_length/clipped_fraction": sums.pop("response_length/truncated", 0.0) / n,
+        "train/sequences_trained": sums.pop("sequences_trained", 0.0),
+        "loss": sums.pop("loss", 0.0) / passes,
+        "dash/filtered_fraction": sums.pop("dash/filtered", 0.0) / n_exp,
+        "dash/inference_batch_size": sums.pop("sequences_generated", 0.0) / max(sums.get("dash/generate_calls", 0.0), 1.0),
+        "lr": lr,
+    }
+    for key in list(sums):
+        if key.startswith("tok:"):
+            metrics[key[4:]] = sums.pop(key) / tokens_all
+        elif key.startswith("first:"):
+            metrics[key[6:]] = sums.pop(key) / tokens_first
+    metrics.update(power_metrics(metrics))
+    metrics.update(sums)
+    metrics.update(grad_stats)
+    return metrics
 
 
 class MetricsLogger:
@@ -38,29 +73,48 @@ def read_metrics(path: Path) -> list[dict[str, float]]:
 
 
 PLOTTED = [("reward/mean", "sampled reward (mean)", "-"), ("accuracy", "sampled accuracy", ":"), ("eval/accuracy", "held-out greedy accuracy", "--")]
+# the algorithms' diagnostics: fractions in [0, 1], and magnitudes on a log scale
+DIAGNOSTIC_FRACTIONS = [("clip_fraction", "PPO clip fraction"), ("rlpt/coverage", "RLPT coverage"), ("rlpt/support_mass", "RLPT support mass"), ("dppo/masked_pos", "DPPO masked (A > 0)"), ("dppo/masked_neg", "DPPO masked (A < 0)"), ("dppo/is_capped", "DPPO IS-capped"), ("dash/filtered_fraction", "DASH filtered")]
+DIAGNOSTIC_MAGNITUDES = [("grad_norm", "gradient norm"), ("grad_norm/micro_var", "grad-norm variance (micro-batches)"), ("otb/total_power", "OTB total power"), ("otb/noise", "OTB pure noise"), ("dppo/divergence", "DPPO mean divergence"), ("kl", "KL to reference")]
+
+
+def _draw(ax, records: list[dict], keys: list[tuple[str, str]], style: str = "-") -> bool:
+    drawn = False
+    for key, label in keys:
+        points = [(r["step"], r[key]) for r in records if key in r]
+        if points:
+            xs, ys = zip(*points)
+            ax.plot(xs, ys, style, marker="o", markersize=3, label=label)
+            drawn = True
+    return drawn
 
 
 def plot_metrics(metrics_path: Path, out_png: Path, title: str = "") -> Path:
-    """Reward and accuracy over steps (and any other PLOTTED key present) as one PNG."""
+    """One PNG: reward and accuracy over steps, then the algorithm's diagnostics that the run logged."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     records = read_metrics(metrics_path)
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, (ax, frac, mag) = plt.subplots(1, 3, figsize=(16, 4.2))
     for key, label, style in PLOTTED:
-        points = [(r["step"], r[key]) for r in records if key in r]
-        if points:
-            xs, ys = zip(*points)
-            ax.plot(xs, ys, style, marker="o", markersize=4, label=label)
-    ax.set_xlabel("optimizer step")
+        _draw(ax, records, [(key, label)], style)
     ax.set_ylabel("fraction")
     ax.set_ylim(-0.02, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower right", fontsize=8)
     ax.set_title(title or metrics_path.parent.name)
+    if _draw(frac, records, DIAGNOSTIC_FRACTIONS):
+        frac.legend(fontsize=8)
+    frac.set_title("diagnostics (fractions of tokens / samples)")
+    if _draw(mag, records, DIAGNOSTIC_MAGNITUDES):
+        mag.set_yscale("symlog", linthresh=1e-4)
+        mag.legend(fontsize=8)
+    mag.set_title("diagnostics (magnitudes)")
+    for a in (ax, frac, mag):
+        a.set_xlabel("optimizer step")
+        a.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out_png, dpi=120)
+    fig.savefig(out_png, dpi=110)
     plt.close(fig)
     return out_png

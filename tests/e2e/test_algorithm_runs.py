@@ -100,9 +100,9 @@ def recorded_rollouts(policy, cfg, train):
     model, tokenizer = policy
     probe = Trainer(cfg, model, tokenizer, HFEngine(model, tokenizer), _score_batch, train, [])
     prompts = probe.sampler.next_batch(cfg.rollout.prompts_per_step)
-    flat = [probe._encode(p) for p in prompts for _ in range(cfg.rollout.group_size)]
+    flat = [probe.collector.encode(p) for p in prompts for _ in range(cfg.rollout.group_size)]
     torch.manual_seed(0)
-    return HFEngine(model, tokenizer).generate(flat, probe.sampling_params())
+    return HFEngine(model, tokenizer).generate(flat, probe.collector.sampling_params())
 
 
 def _score_batch(samples):

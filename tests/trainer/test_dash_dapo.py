@@ -73,3 +73,70 @@ def test_dash_gradient_accumulator_sums_micro_batches_and_measures_their_norms()
     stats = acc.norm_stats()
     assert stats["grad_norm/micro_mean"] == pytest.approx(mean)
     assert stats["grad_norm/micro_var"] == pytest.approx(sum((n - mean) ** 2 for n in norms) / 2)
+
+
+class ScriptedEngine:
+    """Fault-free stand-in for sampling in a test of the refill rule: answers every group of a call
+    with a scripted pattern of right (1) and wrong (0) boxed answers to 'What is a + b?'."""
+
+    def __init__(self, tokenizer, patterns):
+        self.tokenizer, self.patterns, self.calls = tokenizer, list(patterns), []
+
+    def generate(self, prompts, params):
+        import re
+
+        from trainer.rollout.base import Rollout
+
+        pattern = self.patterns.pop(0)
+        self.calls.append(len(prompts))
+        group = len(prompts) // len(pattern)
+        out = []
+        for i, p in enumerate(prompts):
+            a, b = map(int, re.findall(r"What is (\d+) \+ (\d+)\?", self.tokenizer.decode(p))[-1])
+            right = pattern[i // group][i % group]
+            ids = self.tokenizer(f"\\boxed{{{a + b if right else a + b + 1}}}")["input_ids"] + [self.tokenizer.eos_token_id]
+            out.append(Rollout(p, ids, [0.0] * len(ids), True))
+        return out
+
+
+def scripted_collector(patterns, *overrides):
+    from rewards.math.check import check_one
+    from rewards.schema import Score, Status
+    from trainer.collect import Collector
+    from trainer.config import load_config
+    from trainer.data.arithmetic import arithmetic_splits
+    from trainer.data.sampler import EpochSampler
+    from trainer.model import load_tokenizer
+
+    cfg = load_config(None, ["rollout.prompts_per_step=2", "rollout.group_size=4", "algorithm.dapo.dynamic_sampling=true", *overrides])
+    tokenizer = load_tokenizer(cfg.model.path)
+
+    def score(samples):
+        return [Score(s.id, r, Status(st), d) for s in samples for st, r, d in [check_one(s.response, s.reference["answer"])]]
+
+    engine = ScriptedEngine(tokenizer, patterns)
+    return Collector(cfg, tokenizer, engine, score, EpochSampler(arithmetic_splits()[0], 0)), engine
+
+
+def test_dapo_dynamic_sampling_refills_until_enough_groups_carry_a_signal():
+    from collections import defaultdict
+
+    all_right, mixed = [1, 1, 1, 1], [1, 0, 0, 1]
+    collector, engine = scripted_collector([[all_right, mixed], [all_right], [mixed]], "algorithm.dapo.max_sampling_rounds=3")
+    sums = defaultdict(float)
+    exp = collector.collect(collector.sampler.next_batch(2), sums)
+    assert engine.calls == [8, 4, 4]  # the full batch, then one prompt per extra round
+    assert len(exp) == 8 and len(exp.group_ids.unique()) == 2
+    assert sums["dapo/sampling_rounds"] == 2 and sums["dapo/groups_kept"] == 2
+    assert sums["samples"] == 16 and sums["reward/sum"] == 4 + 2 + 4 + 2  # rewards of everything scored
+    assert exp.rewards.tolist() == [1.0, 0.0, 0.0, 1.0] * 2
+
+
+def test_dapo_dynamic_sampling_stops_at_its_cap():
+    from collections import defaultdict
+
+    same = [[1, 1, 1, 1], [0, 0, 0, 0]]
+    collector, engine = scripted_collector([same, same[:1] * 2, same[:1] * 2], "algorithm.dapo.max_sampling_rounds=2")
+    sums = defaultdict(float)
+    assert collector.collect(collector.sampler.next_batch(2), sums) is None  # nothing with a signal: no update
+    assert engine.calls == [8, 8, 8] and sums["dapo/sampling_rounds"] == 2 and sums["dapo/groups_kept"] == 0

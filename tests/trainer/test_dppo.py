@@ -195,3 +195,20 @@ def test_dppo_engine_returns_topk_of_the_sampling_distribution_with_the_sampled_
             assert torch.allclose(got[finite], expected[finite], rtol=1e-5, atol=1e-6)
     if not params.top_k:
         assert forced > 0  # at temperature 1.3 some sampled tokens fall outside the top 5
+
+
+@pytest.mark.parametrize("name", ["dppo_tv_binary", "dppo_kl_binary", "dppo_tv_topk", "dppo_kl_topk"])
+def test_dppo_float32_close_to_float64(name):
+    g = torch.Generator().manual_seed(5)
+    b, t, k = 4, 5, 6
+    z_pi = torch.randn(b, t, V, generator=g, dtype=torch.float64)
+    z_mu = z_pi + 0.5 * torch.randn(b, t, V, generator=g, dtype=torch.float64)
+    ids = z_mu.topk(k, -1).indices  # [b, t, k]; the sampled token is the first id
+    lp_all, lq_all = torch.log_softmax(z_pi, -1), torch.log_softmax(z_mu, -1)
+    logp, mu_logp = lp_all.gather(2, ids[..., :1]).squeeze(2), lq_all.gather(2, ids[..., :1]).squeeze(2)
+    adv, mask = torch.randn(b, t, generator=g, dtype=torch.float64), torch.ones(b, t, dtype=torch.float64)
+    losses = []
+    for dtype in (torch.float64, torch.float32):
+        inp = PolicyLossInputs(logp.to(dtype), mu_logp.to(dtype), adv.to(dtype), mask.to(dtype), LossNormalizer(float(b * t), float(b), t), anchor_logp=mu_logp.to(dtype), topk_logp=lp_all.gather(2, ids).to(dtype), anchor_topk_logp=lq_all.gather(2, ids).to(dtype))
+        losses.append(POLICY_LOSSES[name](inp).loss.item())
+    assert losses[1] == pytest.approx(losses[0], rel=1e-4)

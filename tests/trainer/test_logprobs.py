@@ -91,3 +91,8 @@ def test_greedy_generation_is_deterministic(tiny):
     a = engine.generate([[1, 5, 6]] * 2, SamplingParams(8, greedy=True))
     b = engine.generate([[1, 5, 6]], SamplingParams(8, greedy=True))
     assert a[0].response_ids == a[1].response_ids == b[0].response_ids
+
+
+def test_response_ids_are_the_right_padded_responses():
+    batch = TokenBatch.build([[1, 2, 3, 4], [1]], [[5], [6, 7]], pad_id=0)
+    assert batch.response_ids().tolist() == [[5, 0], [6, 7]]

@@ -111,6 +111,13 @@ def test_rlpt_logits_outside_the_support_get_exactly_zero_gradient(tiny):
         assert grad[n, sorted(inside)].abs().sum() > 0
 
 
+def test_rlpt_rollout_support_forces_in_a_sampled_token_beyond_its_k():
+    ids = torch.tensor([[[7, 3, 9, 5]]], dtype=torch.int32)
+    logp = torch.tensor([[[-0.5, -1.0, -float("inf"), -3.0]]])
+    assert rollout_support(ids, logp, 3, torch.tensor([[3]])).tolist() == [[[7, 3, -1]]]
+    assert rollout_support(ids, logp, 3, torch.tensor([[5]])).tolist() == [[[7, 3, 5]]]
+
+
 def test_rlpt_nucleus_and_force_in():
     logp = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
     assert nucleus_keep(logp, 0.7).tolist() == [[True, True, False, False]]
@@ -151,7 +158,7 @@ def test_rlpt_rollout_support_is_the_top_k_sampling_support(tiny):
     params = SamplingParams(8, temperature=1.0, top_k=4, top_p=0.8, topk_logprobs=6)
     rollouts = HFEngine(tiny, TinyTokenizer()).generate([[1, 5, 6], [1, 7]] * 2, params)
     for r in rollouts:
-        support = rollout_support(r.topk_ids[None], r.topk_logprobs[None], 4)[0]  # [resp, 4]
+        support = rollout_support(r.topk_ids[None], r.topk_logprobs[None], 4, torch.tensor([r.response_ids]))[0]  # [resp, 4]
         z = full_logits(tiny, r.prompt_ids, r.response_ids)
         for t, y in enumerate(r.response_ids):
             ids = [v for v in support[t].tolist() if v >= 0]

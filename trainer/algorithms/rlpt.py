@@ -31,14 +31,16 @@ def force_in(ids: torch.Tensor, sampled: torch.Tensor) -> torch.Tensor:
     return ids
 
 
-def rollout_support(topk_ids: torch.Tensor, topk_logprobs: torch.Tensor, k: int) -> torch.Tensor:
-    """The sampling distribution's top-k ids restricted to the ids it could sample.
+def rollout_support(topk_ids: torch.Tensor, topk_logprobs: torch.Tensor, k: int, sampled: torch.Tensor) -> torch.Tensor:
+    """The sampling distribution's top-k ids restricted to the ids it could sample, sampled token in.
 
-    topk_ids, topk_logprobs: [batch, seq, K_engine >= k] (sorted, sampled token forced in) ->
-    [batch, seq, k] int32, -1 where the id had probability 0 (removed by top-k / top-p).
+    topk_ids, topk_logprobs: [batch, seq, K_engine >= k] (sorted); sampled: [batch, seq] ->
+    [batch, seq, k] int32, -1 where the id had probability 0 (removed by top-k / top-p). With
+    RLPT's own top-k sampling the sampled token is always among them already.
     """
     ids, logp = topk_ids[..., :k], topk_logprobs[..., :k]
-    return torch.where(torch.isfinite(logp), ids, torch.full_like(ids, -1)).to(torch.int32)
+    ids = torch.where(torch.isfinite(logp), ids, torch.full_like(ids, -1))
+    return force_in(ids, sampled).to(torch.int32)
 
 
 @torch.no_grad()
