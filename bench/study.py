@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -50,7 +51,11 @@ def run(name: str, seed: int, steps: int, eval_every: int, workdir: Path) -> lis
     cmd = [sys.executable, "-m", "verity.cli", "train", *([str(ROOT / "configs" / config)] if config else []), f"train.steps={steps}", f"train.seed={seed}", f"eval.every={eval_every}", f"train.output_dir={out}", "train.checkpoint_every=0", *extra]
     print("$", " ".join(cmd[2:]), flush=True)
     subprocess.run(cmd, check=True, cwd=ROOT)
-    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return read_jsonl(out / "metrics.jsonl")
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def series(records: list[dict], key: str) -> list[tuple[int, float]]:
@@ -84,9 +89,10 @@ def summarize(results: dict[str, list[list[dict]]]) -> str:
         final = mean([series(r, "eval/accuracy")[-1][1] for r in seeds])
         best = mean([max(a for _, a in series(r, "eval/accuracy")) for r in seeds])
         sps = mean([mean([x["time/step"] for x in r if "time/step" in x]) for r in seeds])
-        var = mean([mean([x.get("grad_norm/micro_var") for x in r if "time/step" in x]) for r in seeds])
+        var = mean([mean([x.get("grad_norm/micro_var") for x in r if "time/step" in x and (x.get("grad_norm/micro_batches") or 0) > 1]) for r in seeds])
         tokens = mean([sum(x.get("tokens/generated", 0) for x in r) for r in seeds])
-        lines.append(f"| {name} | {final:.1%} | {best:.1%} | {sps:.1f} | {var:.3g} | {tokens:,.0f} |")
+        shown = "n/a (one micro-batch per step)" if math.isnan(var) else f"{var:.3g}"
+        lines.append(f"| {name} | {final:.1%} | {best:.1%} | {sps:.1f} | {shown} | {tokens:,.0f} |")
     return "\n".join(lines)
 
 
@@ -99,6 +105,17 @@ def reach_lines(results: dict[str, list[list[dict]]], a: str, b: str, clock_key:
         ratio = f"{tb / ta:.2f}" if ta and tb else "n/a"
         out.append(f"- seed {seed}: held-out accuracy {target:.1%} first reached after {ta:,.0f} {unit} ({a}) and {tb:,.0f} {unit} ({b}); {b} / {a} = {ratio}" if ta is not None and tb is not None else f"- seed {seed}: target {target:.1%}: {a} {ta}, {b} {tb}")
     return out
+
+
+def _save(fig, axes, name: str) -> None:
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(RESULTS / name, dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
 
 
 def plot(results: dict[str, list[list[dict]]]) -> None:
@@ -119,11 +136,7 @@ def plot(results: dict[str, list[list[dict]]]) -> None:
     ax2.set_xlabel("training wall-clock (s, generation + scoring + update)")
     for ax in (ax1, ax2):
         ax.set_ylabel("held-out greedy accuracy")
-        ax.grid(alpha=0.3)
-    ax1.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(RESULTS / "study-accuracy.png", dpi=110)
-    plt.close(fig)
+    _save(fig, [ax1, ax2], "study-accuracy.png")
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for name in main:
@@ -132,11 +145,7 @@ def plot(results: dict[str, list[list[dict]]]) -> None:
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("variance of micro-batch gradient norms")
     ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(RESULTS / "study-grad-variance.png", dpi=110)
-    plt.close(fig)
+    _save(fig, [ax], "study-grad-variance.png")
 
     if "grpo_n16" in results and "otb_n4" in results:
         fig, ax = plt.subplots(figsize=(7, 4.2))
@@ -147,11 +156,7 @@ def plot(results: dict[str, list[list[dict]]]) -> None:
             ax.plot([tokens[s] for s, _ in pts], [a for _, a in pts], marker="o", markersize=3, label=name)
         ax.set_xlabel("generated tokens consumed")
         ax.set_ylabel("held-out greedy accuracy")
-        ax.grid(alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(RESULTS / "study-otb-tokens.png", dpi=110)
-        plt.close(fig)
+        _save(fig, [ax], "study-otb-tokens.png")
 
 
 def write_report(results: dict[str, list[list[dict]]], args) -> str:
@@ -174,12 +179,17 @@ def main() -> int:
     parser.add_argument("--seeds", default="0", help="comma-separated training seeds")
     parser.add_argument("--eval-every", type=int, default=2)
     parser.add_argument("--only", default=",".join(DEFAULT), help="comma-separated runs: " + ", ".join(RUNS))
+    parser.add_argument("--report-only", action="store_true", help="rebuild study.md and the plots from docs/results/study/*.jsonl")
     args = parser.parse_args()
     names = [n for n in args.only.split(",") if n]
     unknown = sorted(set(names) - set(RUNS))
     if unknown:
         parser.error(f"unknown run(s) {', '.join(unknown)}: choose from {', '.join(RUNS)}")
     seeds = [int(s) for s in args.seeds.split(",")]
+    if args.report_only:
+        saved = {name: [read_jsonl(RESULTS / "study" / f"{name}-seed{seed}.jsonl") for seed in seeds if (RESULTS / "study" / f"{name}-seed{seed}.jsonl").exists()] for name in names}
+        print(write_report({k: v for k, v in saved.items() if v}, args))
+        return 0
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "study").mkdir(exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="verity-study-"))

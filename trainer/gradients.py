@@ -43,10 +43,13 @@ class GradientAccumulator:
         self.sum = None
 
     def norm_stats(self) -> dict[str, float]:
-        """Mean and variance of the per-micro-batch gradient norms collected so far."""
+        """Mean and (unbiased) variance of the per-micro-batch gradient norms collected so far; the
+        variance only when there were at least two micro-batches."""
         n = len(self.micro_norms)
         if n == 0:
             return {}
         mean = sum(self.micro_norms) / n
-        var = sum((x - mean) ** 2 for x in self.micro_norms) / (n - 1) if n > 1 else 0.0
-        return {"grad_norm/micro_mean": mean, "grad_norm/micro_var": var, "grad_norm/micro_batches": float(n)}
+        stats = {"grad_norm/micro_mean": mean, "grad_norm/micro_batches": float(n)}
+        if n > 1:
+            stats["grad_norm/micro_var"] = sum((x - mean) ** 2 for x in self.micro_norms) / (n - 1)
+        return stats

@@ -265,7 +265,7 @@ class Trainer:
             loss = res.loss
             if alg.kl_coef > 0:
                 with torch.no_grad():
-                    ref_logp = response_logprobs(self.ref_model, sub.tokens, cfg.rollout.temperature).logp  # [micro, width]
+                    ref_logp = response_logprobs(self.ref_model, sub.tokens, cfg.rollout.temperature, support_ids=sub.support_ids).logp  # [micro, width], on the same support
                 kl_tok = kl_estimate(out.logp, ref_logp, alg.kl_estimator)  # [micro, width]
                 loss = loss + alg.kl_coef * aggregate(kl_tok, m, alg.loss_agg, unit)
                 sums["tok:kl"] += float((kl_tok.detach() * m).sum())

@@ -49,7 +49,7 @@ EXPECTED = {
     "dash": ["dash/filtered_fraction", "dash/inference_batch_size"],
     "combined": ["rlpt/coverage", "otb/total_power", "dppo/divergence", "dash/filtered_fraction"],
 }
-ALWAYS = ["grad_norm", "grad_norm/micro_var", "entropy", "reward/mean", "time/generate", "time/score", "time/backward"]
+ALWAYS = ["grad_norm", "grad_norm/micro_mean", "entropy", "reward/mean", "time/generate", "time/score", "time/backward"]
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED), ids=lambda n: f"{n}_e2e")
@@ -63,6 +63,8 @@ def test_each_algorithm_trains_end_to_end_through_grpc(name, tmp_path):
     for key in EXPECTED[name] + ALWAYS:
         assert key in trained[-1] and math.isfinite(trained[-1][key]), f"{name}: {key} missing"
     assert trained[-1]["grad_norm"] > 0
+    several = [r for r in trained if r["grad_norm/micro_batches"] > 1]
+    assert all(r["grad_norm/micro_var"] >= 0 for r in several) and all("grad_norm/micro_var" not in r for r in trained if r not in several)
     assert "eval/accuracy" in records[-1]
 
 
