@@ -131,10 +131,12 @@ def response_logprobs(
     with torch.no_grad():
         z = logits.detach()  # [tokens, vocab]
         full_lse = torch.logsumexp(z, dim=-1) if support is not None else lse.detach()  # [tokens]
+        probs = torch.softmax(z, dim=-1) if with_entropy else None  # [tokens, vocab], freed right away
         if with_entropy:
-            probs = torch.softmax(z, dim=-1)  # [tokens, vocab], freed right away
             out.entropy = to_grid(full_lse - (probs * z).sum(-1))
-        if with_sum_pi2:
+        if with_sum_pi2 and support is None and probs is not None:  # one vocabulary-wide pass serves both
+            out.sum_pi2 = to_grid((probs * probs).sum(-1))
+        elif with_sum_pi2:
             z2 = 2 * (z_support.detach() if support is not None else z)  # [tokens, K or vocab]
             out.sum_pi2 = to_grid(torch.exp(torch.logsumexp(z2, dim=-1) - 2 * lse.detach()))
         if support is not None:

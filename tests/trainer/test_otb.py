@@ -160,3 +160,10 @@ def test_otb_proxy_is_bounded_and_advantages_finite_for_extreme_logits(tiny):
         assert torch.all(s >= 1 / 64 - 1e-12) and torch.all(s <= 1 + 1e-12)
         adv = ADV_ESTIMATORS["otb"](AdvantageInputs(torch.tensor([1.0, 0.0]), torch.tensor([0, 0]), m, policy=PolicyStats(out.logp.detach(), out.sum_pi2))).advantages
         assert torch.all(torch.isfinite(adv))
+
+
+def test_otb_sum_pi2_is_the_same_with_and_without_entropy(tiny):
+    batch = TokenBatch.build([[1, 5, 6], [1, 9]], [[10, 11, 12], [13, 14]], 0)
+    a = response_logprobs(tiny, batch, 0.8, with_entropy=True, with_sum_pi2=True).sum_pi2
+    b = response_logprobs(tiny, batch, 0.8, with_entropy=False, with_sum_pi2=True).sum_pi2
+    assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)
