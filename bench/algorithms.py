@@ -2,18 +2,24 @@
 
 One real batch is generated once (SmolLM2-135M-Instruct, quickstart arithmetic, 8 prompts x 8
 responses, 40 new tokens, the rollout's top-20 ids and log-probs recorded) and scored by the real
-math checker. Every algorithm then runs one optimizer step (forward, loss, backward, AdamW) on that
-same batch in a fresh process, every sample forwarded (no skipping, no filtering, so all do the same
-work), for several rounds interleaved across algorithms; the report gives the median update time and
-the peak resident-memory increase during the update, each as a ratio to GRPO measured in the same
-run. Targets: RLPT, OTB, DPPO binary <= 1.05x GRPO; DPPO top-K (K = 20) <= 1.10x.
+math checker. Every algorithm then runs optimizer steps (forward, loss, backward, AdamW) on that
+same batch, every sample forwarded (no skipping, no filtering, so all do the same work).
+
+Time: one process holds the model and one trainer per algorithm; after a warm-up step each, every
+round times one step of every algorithm, in reversed order on odd rounds (so a slow drift of the
+machine's speed hits all alike), and each algorithm's time is divided by GRPO's of the same round.
+The report gives the median of those per-round ratios and their range: on a shared machine the
+speed itself varies by 10% or more from minute to minute, the paired ratio much less.
+Memory: each algorithm in a fresh process, the peak resident-memory increase during one step after
+a warm-up step, as a ratio to GRPO's. Targets: RLPT, OTB, DPPO binary <= 1.05x GRPO's step time;
+DPPO top-K (K = 20) <= 1.10x.
 
 It also measures what DPPO top-K stores against an exact full-vocabulary TV: the rollout-side
 tensors per step (top-K ids + log-probs vs mu's whole distribution per token), and the peak memory
 of computing each divergence over the batch; and the generation time with and without recording
 the top-20 (also side by side).
 
-    python bench/algorithms.py [--rounds 3]
+    python bench/algorithms.py [--rounds 4]
 """
 
 from __future__ import annotations
@@ -105,19 +111,19 @@ def make_batch(path: Path) -> dict:
     return {name: min(ts) for name, ts in timings.items()}
 
 
-def worker(batch_path: str, name: str) -> None:
-    """One algorithm, one fresh process: one warm-up step, then one measured step."""
+def build_trainer(name: str, batch_path: str, model=None, tokenizer=None):
+    """A trainer for one algorithm and a maker of fresh copies of the shared experience."""
     from trainer.config import load_config
     from trainer.data.arithmetic import arithmetic_splits
     from trainer.experience import Experience
     from trainer.loop import Trainer
     from trainer.model import load_model, load_tokenizer
 
-    torch.manual_seed(0)
     data = torch.load(batch_path, weights_only=False)
     overrides = [*COMMON, *ALGORITHMS.get(name, []), f"train.output_dir={tempfile.mkdtemp()}"]
     cfg = load_config(None, overrides)
-    model, tokenizer = load_model(cfg.model.path), load_tokenizer(cfg.model.path)
+    model = model if model is not None else load_model(cfg.model.path)
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg.model.path)
     trainer = Trainer(cfg, model, tokenizer, None, None, arithmetic_splits()[0], [])
 
     def experience() -> Experience:
@@ -125,17 +131,41 @@ def worker(batch_path: str, name: str) -> None:
         exp.support_ids = trainer.collector.rlpt_support(exp)
         return exp
 
+    return trainer, experience
+
+
+def time_worker(batch_path: str, rounds: int) -> None:
+    """Every algorithm in this one process on one shared model; prints one JSON line per step."""
+    torch.manual_seed(0)
+    trainers = {}
+    model = tokenizer = None
+    for name in ALGORITHMS:
+        trainers[name] = build_trainer(name, batch_path, model, tokenizer)
+        first = trainers["grpo"][0]
+        model, tokenizer = first.model, first.tokenizer
+        trainers[name][0].optimizer, trainers[name][0].scheduler = first.optimizer, first.scheduler  # one AdamW state in memory
+    for r in range(-1, rounds):  # round -1: warm-up (allocations, optimizer state)
+        for name in ALGORITHMS if r % 2 == 0 else reversed(ALGORITHMS):
+            trainer, experience = trainers[name]
+            exp = experience()
+            t = time.perf_counter()
+            trainer.learn(exp)
+            print(json.dumps({"round": r, "name": name, "seconds": time.perf_counter() - t}), flush=True)
+
+
+def memory_worker(batch_path: str, name: str) -> None:
+    """One algorithm, one fresh process: one warm-up step, then the peak memory of one step."""
+    torch.manual_seed(0)
+    trainer, experience = build_trainer(name, batch_path)
     if name.startswith("divergence:"):
-        print(json.dumps(divergence_memory(model, experience(), name.split(":")[1])))
+        print(json.dumps(divergence_memory(trainer.model, experience(), name.split(":")[1])))
         return
-    trainer.learn(experience())  # warm-up: allocations, optimizer state
+    trainer.learn(experience())
     exp = experience()
     with PeakRSS() as rss:
         before = PeakRSS.now()
-        t = time.perf_counter()
         trainer.learn(exp)
-        seconds = time.perf_counter() - t
-    print(json.dumps({"seconds": seconds, "peak_bytes": rss.peak - before}))
+    print(json.dumps({"peak_bytes": rss.peak - before}))
 
 
 @torch.no_grad()
@@ -164,48 +194,60 @@ def divergence_memory(model, exp, kind: str) -> dict:
     return {"peak_bytes": rss.peak - before, "stored_bytes": stored_bytes, "value": float(value)}
 
 
-def run_worker(batch: Path, name: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--worker", name, "--batch", str(batch)], capture_output=True, text=True)
-    if out.returncode != 0:
-        raise SystemExit(f"the {name} worker failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def run_worker(batch: Path, *args: str, on_line=None) -> list[dict]:
+    """Run this file as a worker; each JSON line it prints is passed to ``on_line`` and returned."""
+    proc = subprocess.Popen([sys.executable, __file__, "--batch", str(batch), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stdout:
+        if line.startswith("{"):
+            lines.append(json.loads(line))
+            if on_line:
+                on_line(lines[-1])
+    err = proc.stderr.read()
+    if proc.wait() != 0:
+        raise SystemExit(f"the worker {' '.join(args)} failed (exit {proc.returncode}):\n{err[-3000:]}")
+    return lines
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--worker")
-    parser.add_argument("--batch")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--batch", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker == "time":
+        time_worker(args.batch, args.rounds)
+        return 0
     if args.worker:
-        worker(args.batch, args.worker)
+        memory_worker(args.batch, args.worker)
         return 0
     from rich.progress import Progress
 
     batch = Path(tempfile.mkdtemp()) / "batch.pt"
     gen = make_batch(batch)
-    results: dict[str, list[dict]] = {name: [] for name in ALGORITHMS}
     with Progress() as bar:
-        task = bar.add_task("algorithm steps", total=args.rounds * len(ALGORITHMS) + 2)
-        for _ in range(args.rounds):  # interleaved: every round runs every algorithm once
-            for name in ALGORITHMS:
-                results[name].append(run_worker(batch, name))
-                bar.advance(task)
-        memory = {kind: run_worker(batch, f"divergence:{kind}") for kind in ("topk", "exact")}
-        bar.advance(task, 2)
+        task = bar.add_task("algorithm steps", total=(args.rounds + 1) * len(ALGORITHMS) + len(ALGORITHMS) + 2)
+        steps = run_worker(batch, "--worker", "time", "--rounds", str(args.rounds), on_line=lambda _: bar.advance(task))
+        peaks = {}
+        for name in [*ALGORITHMS, "divergence:topk", "divergence:exact"]:
+            peaks[name] = run_worker(batch, "--worker", name)[-1]
+            bar.advance(task)
 
-    base_t = statistics.median(r["seconds"] for r in results["grpo"])
-    base_m = statistics.median(r["peak_bytes"] for r in results["grpo"])
+    seconds = {(s["round"], s["name"]): s["seconds"] for s in steps if s["round"] >= 0}
     targets = {"rlpt": 1.05, "otb": 1.05, "dppo_tv_binary": 1.05, "dppo_kl_binary": 1.05, "dppo_tv_topk": 1.10, "dppo_kl_topk": 1.10}
-    print(f"\nOne optimizer step on the same 64 x 40-token batch, median of {args.rounds} interleaved rounds:")
-    print(f"{'algorithm':<22}{'update s':>10}{'x GRPO':>9}{'target':>9}{'peak MiB':>10}{'x GRPO':>9}")
-    for name, rs in results.items():
-        t = statistics.median(r["seconds"] for r in rs)
-        m = statistics.median(r["peak_bytes"] for r in rs)
+    base_m = peaks["grpo"]["peak_bytes"]
+    print(f"\nOne optimizer step on the same 64 x 40-token batch, {args.rounds} rounds; time ratio = median over rounds of the")
+    print("step time over GRPO's step time in the same round (range in brackets); memory from one fresh process each:")
+    print(f"{'algorithm':<22}{'median s':>9}{'x GRPO':>9}{'range':>15}{'target':>9}{'peak MiB':>10}{'x GRPO':>8}")
+    for name in ALGORITHMS:
+        ratios = [seconds[r, name] / seconds[r, "grpo"] for r in range(args.rounds)]
+        t = statistics.median(seconds[r, name] for r in range(args.rounds))
         target = f"<= {targets[name]:.2f}" if name in targets else ""
-        print(f"{name:<22}{t:>10.2f}{t / base_t:>9.3f}{target:>9}{m / 2**20:>10.0f}{m / max(base_m, 1):>9.2f}")
+        m = peaks[name]["peak_bytes"]
+        spread = f"[{min(ratios):.3f}-{max(ratios):.3f}]"
+        print(f"{name:<22}{t:>9.2f}{statistics.median(ratios):>9.3f}{spread:>15}{target:>9}{m / 2**20:>10.0f}{m / max(base_m, 1):>8.2f}")
     print(f"\nGeneration of the batch (best of 2): {gen['plain']:.2f} s plain, {gen['top20']:.2f} s recording the top-20; ratio {gen['top20'] / gen['plain']:.3f}")
-    t, e = memory["topk"], memory["exact"]
+    t, e = peaks["divergence:topk"], peaks["divergence:exact"]
     print(f"TV divergence over the batch: top-20 stores {t['stored_bytes'] / 2**20:.2f} MiB, peak {t['peak_bytes'] / 2**20:.0f} MiB; "
           f"exact full-vocabulary stores {e['stored_bytes'] / 2**20:.0f} MiB, peak {e['peak_bytes'] / 2**20:.0f} MiB "
           f"(stored {e['stored_bytes'] / max(t['stored_bytes'], 1):.0f}x, peak {e['peak_bytes'] / max(t['peak_bytes'], 1):.1f}x)")

@@ -1,8 +1,9 @@
 """Per-token log-probs of response tokens from one forward pass.
 
-The decoder runs on the whole sequence, but the LM head only on the positions that predict a
-response token, and log pi(y) = z[y] - logsumexp(z) is taken with a gather: no full log-softmax
-copy of [tokens, vocab] is kept. Logits are divided by the sampling temperature first. The same
+The decoder runs on the whole sequence (rows of very different lengths in separate calls, so
+little of it is padding), but the LM head only on the positions that predict a response token, and
+log pi(y) = z[y] - logsumexp(z) is taken with a gather: no full log-softmax copy of [tokens, vocab]
+is kept. Logits are divided by the sampling temperature first. The same
 logits give, on request, what the algorithms need: the RLPT-renormalized log-probs, sum pi^2 (OTB),
 log-probs at given top-K ids (DPPO), and entropy; every extra is O(K) per token.
 """
@@ -86,6 +87,43 @@ class LogprobOutput:
         return replace(self, logp=self.logp.detach())
 
 
+def length_chunks(lengths: list[int], min_saving: float = 0.05) -> list[list[int]]:
+    """Row indices split into chunks of similar length, so that a right-padded decoder call wastes
+    little on padding. Rows are sorted longest first; a chunk is split where that saves the most
+    padded cells (rows x width), if it saves at least ``min_saving`` of the chunk's cells; each part
+    is split again the same way."""
+
+    def split(members: list[int]) -> list[list[int]]:
+        width = lengths[members[0]]
+        savings = [(len(members) - k) * (width - lengths[members[k]]) for k in range(1, len(members))]
+        if not savings or max(savings) < min_saving * width * len(members):
+            return [members]
+        at = 1 + savings.index(max(savings))
+        return split(members[:at]) + split(members[at:])
+
+    return split(sorted(range(len(lengths)), key=lambda i: -lengths[i])) if lengths else []
+
+
+def predicting_hidden(model, batch: TokenBatch) -> torch.Tensor:
+    """[tokens, hidden]: the decoder's last hidden state at each position that predicts a response
+    token, tokens in row-major order of ``batch.response_mask()``. The decoder runs once per chunk
+    of similar-length rows (``length_chunks``); results equal one padded call's."""
+    decoder = model.get_decoder()
+    mask = batch.response_mask().bool()  # [batch, max_response]
+    token_index = torch.zeros(mask.shape, dtype=torch.long)  # [batch, max_response]
+    token_index[mask] = torch.arange(int(mask.sum()))
+    parts, order = [], []
+    for chunk in length_chunks((batch.response_start + batch.response_len).tolist()):
+        index = torch.tensor(chunk)  # [chunk]
+        sub = batch.slice(index)
+        position_ids = (sub.attention_mask.cumsum(-1) - 1).clamp(min=0)  # [chunk, width]
+        hidden = decoder(input_ids=sub.input_ids, attention_mask=sub.attention_mask, position_ids=position_ids).last_hidden_state  # [chunk, width, hidden]
+        r, c = sub.response_mask().bool().nonzero(as_tuple=True)  # [chunk tokens] each
+        parts.append(hidden[r, sub.response_start[r] + c - 1])  # [chunk tokens, hidden]
+        order.append(token_index[index[r], c])  # [chunk tokens]: their places in the batch's order
+    return torch.cat(parts)[torch.cat(order).argsort()]
+
+
 def response_logprobs(
     model,
     batch: TokenBatch,
@@ -103,14 +141,10 @@ def response_logprobs(
     K ids: no |V|-wide mask). topk_ids: [batch, max_response, K] ids at which to report log-probs
     (DPPO top-K). with_sum_pi2: sum of the squared probabilities (OTB), from the same logits.
     """
-    decoder, head = model.get_decoder(), model.get_output_embeddings()
-    position_ids = (batch.attention_mask.cumsum(-1) - 1).clamp(min=0)  # [batch, seq_total]
-    hidden = decoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=position_ids).last_hidden_state  # [batch, seq_total, hidden]
     mask = batch.response_mask().bool()  # [batch, max_response]
     rows, cols = mask.nonzero(as_tuple=True)  # [tokens] each
     target_pos = batch.response_start[rows] + cols  # [tokens]: where each response token sits
-    h = hidden[rows, target_pos - 1]  # [tokens, hidden]: the position that predicts it
-    logits = head(h)  # [tokens, vocab]
+    logits = model.get_output_embeddings()(predicting_hidden(model, batch))  # [tokens, vocab]
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32)) / temperature
     targets = batch.input_ids[rows, target_pos]  # [tokens]
     chosen = logits.gather(1, targets[:, None]).squeeze(1)  # [tokens]

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from trainer.logprobs import TokenBatch, response_logprobs
+from trainer.logprobs import TokenBatch, length_chunks, predicting_hidden, response_logprobs
 from trainer.rollout.base import SamplingParams
 from trainer.rollout.hf import HFEngine
 
@@ -52,6 +52,39 @@ def test_response_logprobs_have_gradients_only_through_response_positions(tiny):
     out.logp.sum().backward()
     assert tiny.lm_head.weight.grad is not None and tiny.lm_head.weight.grad.abs().sum() > 0
     tiny.zero_grad(set_to_none=True)
+
+
+def test_length_chunks_partition_the_rows_and_never_pad_more():
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        lengths = torch.randint(1, 100, (int(torch.randint(1, 20, (1,), generator=gen)),), generator=gen).tolist()
+        chunks = length_chunks(lengths)
+        assert sorted(i for c in chunks for i in c) == list(range(len(lengths)))
+        cells = sum(len(c) * max(lengths[i] for i in c) for c in chunks)
+        assert cells <= len(lengths) * max(lengths)
+        if len(chunks) > 1:  # a split is only taken when it saves at least 5% of its chunk
+            assert cells < len(lengths) * max(lengths)
+    assert length_chunks([7] * 9) == [list(range(9))]
+    assert length_chunks([80, 80, 20, 20]) == [[0, 1], [2, 3]]
+    assert length_chunks([]) == []
+
+
+def test_chunked_decoder_calls_equal_one_padded_call(tiny):
+    prompts = [[1, 5, 6], [1, 9], [1, 3, 3, 3], [1, 4]]
+    responses = [[10, 11] * 12, [13], [20, 21] * 11, [30, 31]]
+    batch = TokenBatch.build(prompts, responses, pad_id=0)
+    assert len(length_chunks((batch.response_start + batch.response_len).tolist())) > 1
+    calls = []
+    handle = tiny.get_decoder().register_forward_pre_hook(lambda module, args, kwargs: calls.append(kwargs["input_ids"].shape), with_kwargs=True)
+    try:
+        h = predicting_hidden(tiny, batch)  # [tokens, hidden]
+    finally:
+        handle.remove()
+    assert len(calls) > 1 and sum(c[0] * c[1] for c in calls) < batch.input_ids.numel()  # less padding
+    position_ids = (batch.attention_mask.cumsum(-1) - 1).clamp(min=0)
+    full = tiny.get_decoder()(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=position_ids).last_hidden_state
+    rows, cols = batch.response_mask().bool().nonzero(as_tuple=True)
+    assert torch.allclose(h, full[rows, batch.response_start[rows] + cols - 1], rtol=1e-10, atol=1e-12)
 
 
 def test_slice_trims_widths():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from trainer.logprobs import TokenBatch
+from trainer.logprobs import TokenBatch, predicting_hidden
 
 
 def nucleus_keep(sorted_logp: torch.Tensor, top_p: float) -> torch.Tensor:
@@ -47,13 +47,10 @@ def rollout_support(topk_ids: torch.Tensor, topk_logprobs: torch.Tensor, k: int,
 def reference_support(ref_model, batch: TokenBatch, k: int, top_p: float, temperature: float) -> torch.Tensor:
     """P_t from the reference model's logits at the response positions: [batch, max_response, k]
     int32, the sampled token forced in, -1 outside the nucleus (and on padding)."""
-    decoder, head = ref_model.get_decoder(), ref_model.get_output_embeddings()
-    position_ids = (batch.attention_mask.cumsum(-1) - 1).clamp(min=0)  # [batch, seq_total]
-    hidden = decoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=position_ids).last_hidden_state
     mask = batch.response_mask().bool()  # [batch, max_response]
     rows, cols = mask.nonzero(as_tuple=True)  # [tokens]
     target_pos = batch.response_start[rows] + cols  # [tokens]
-    logits = head(hidden[rows, target_pos - 1]).float() / temperature  # [tokens, vocab]
+    logits = ref_model.get_output_embeddings()(predicting_hidden(ref_model, batch)).float() / temperature  # [tokens, vocab]
     values, ids = logits.topk(k, dim=-1)  # [tokens, k], sorted
     keep = nucleus_keep(values - torch.logsumexp(logits, -1, keepdim=True), top_p)  # [tokens, k]
     ids = torch.where(keep, ids, torch.full_like(ids, -1))
