@@ -3,21 +3,40 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from rewards.verifier import Verifier
 
 
-def _math(workers: int | None, deadline_s: float) -> Verifier:
+@dataclass(frozen=True)
+class VerifierOptions:
+    """What ``verity serve NAME`` passes to the verifier it builds."""
+
+    workers: int | None = None  # math: worker processes (default: cores)
+    deadline_s: float = 1.0  # math: per-sample checking deadline
+    sandbox: tuple[str, ...] = ()  # code: addresses of Sandbox service replicas
+    code_reward: str = "all"  # code: "all" (every case must pass) or "fraction" (share of cases passed)
+
+
+def _math(o: VerifierOptions) -> Verifier:
     from rewards.math.service import MathVerifier
 
-    return MathVerifier(workers=workers, deadline_s=deadline_s)
+    return MathVerifier(workers=o.workers, deadline_s=o.deadline_s)
 
 
-BUILTIN_VERIFIERS: dict[str, Callable[[int | None, float], Verifier]] = {"math": _math}
+def _code(o: VerifierOptions) -> Verifier:
+    from rewards.code.service import CodeVerifier
+
+    if not o.sandbox:
+        raise ValueError("the code verifier needs a Sandbox service: pass --sandbox HOST:PORT")
+    return CodeVerifier(list(o.sandbox), reward=o.code_reward)
 
 
-def make_verifier(name: str, workers: int | None = None, deadline_s: float = 1.0) -> Verifier:
+BUILTIN_VERIFIERS: dict[str, Callable[[VerifierOptions], Verifier]] = {"math": _math, "code": _code}
+
+
+def make_verifier(name: str, options: VerifierOptions | None = None) -> Verifier:
     """Instantiate a built-in verifier; an unknown name raises an error listing the known ones."""
     if name not in BUILTIN_VERIFIERS:
         raise ValueError(f"unknown verifier '{name}': built-in ones are {', '.join(sorted(BUILTIN_VERIFIERS))}; for your own service pass --endpoint {name}=HOST:PORT")
-    return BUILTIN_VERIFIERS[name](workers, deadline_s)
+    return BUILTIN_VERIFIERS[name](options or VerifierOptions())

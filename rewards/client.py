@@ -44,21 +44,69 @@ class ClientOptions:
         return grpc.aio.secure_channel(address, channel_credentials(self.tls_ca, self.tls_cert, self.tls_key), options=options)
 
 
+class RpcFailed(Exception):
+    """A call that failed for good (not retryable, or out of retries)."""
+
+    def __init__(self, address: str, error: grpc.aio.AioRpcError, attempts: int):
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        super().__init__(f"{address}: {error.code().name}{tries}: {error.details()}")
+        self.code = error.code()
+
+
+class Replicas:
+    """Channels to the replicas of one service, used round-robin, with the retry policy of
+    :class:`ClientOptions`: only the ``retryable`` codes are retried, on the next replica, after a
+    full-jitter exponential backoff; at most ``max_in_flight`` calls are outstanding."""
+
+    def __init__(self, addresses: list[str], options: ClientOptions, stub_type, retryable: tuple[grpc.StatusCode, ...] = (grpc.StatusCode.UNAVAILABLE,)):
+        if not addresses:
+            raise ValueError("a client needs at least one address 'host:port'")
+        self.addresses = list(addresses)
+        self.options = options
+        self.retryable = retryable
+        self._channels = [options.channel(a) for a in self.addresses]
+        self.stubs = [stub_type(c) for c in self._channels]
+        self._next = itertools.cycle(range(len(self.stubs)))
+        self._in_flight = asyncio.Semaphore(options.max_in_flight)
+        self.retried = 0  # calls retried after a retryable answer
+
+    def next_stub(self):
+        return self.stubs[next(self._next)]
+
+    async def call(self, method: str, request, timeout_s: float | None = None):
+        """``stub.<method>(request)`` with the deadline and retry policy; raises RpcFailed."""
+        opts = self.options
+        for attempt in range(opts.retries + 1):
+            index = next(self._next)
+            try:
+                async with self._in_flight:
+                    return await getattr(self.stubs[index], method)(request, timeout=timeout_s or opts.deadline_s)
+            except grpc.aio.AioRpcError as e:
+                if e.code() in self.retryable and attempt < opts.retries:
+                    self.retried += 1
+                    await asyncio.sleep(random.uniform(0, min(opts.backoff_max_s, opts.backoff_s * 2**attempt)))
+                    continue
+                raise RpcFailed(self.addresses[index], e, attempt + 1) from None
+        raise AssertionError("unreachable: the loop returns or raises on its last attempt")
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self._channels))
+
+
 class VerifierClient:
     """Scores samples on the replicas at ``addresses`` ("host:port" each)."""
 
     def __init__(self, addresses: list[str], options: ClientOptions | None = None):
-        if not addresses:
-            raise ValueError("VerifierClient needs at least one address 'host:port'")
-        self.addresses = list(addresses)
         self.options = options or ClientOptions()
-        self._channels = [self.options.channel(a) for a in self.addresses]
-        self._stubs = [pb_grpc.VerifierStub(c) for c in self._channels]
-        self._next = itertools.cycle(range(len(self._stubs)))
-        self._in_flight = asyncio.Semaphore(self.options.max_in_flight)
-        #: calls retried after UNAVAILABLE, and batches that ended as ERROR (for metrics)
-        self.retried = 0
+        self.replicas = Replicas(addresses, self.options, pb_grpc.VerifierStub)
+        self.addresses = self.replicas.addresses
+        #: batches that ended as ERROR (for metrics)
         self.failed_batches = 0
+
+    @property
+    def retried(self) -> int:
+        """Calls retried after UNAVAILABLE (for metrics)."""
+        return self.replicas.retried
 
     async def score(self, samples: list[Sample]) -> list[Score]:
         """One score per sample, in order."""
@@ -68,32 +116,20 @@ class VerifierClient:
         return [s for batch in results for s in batch]
 
     async def describe(self) -> pb.VerifierInfo:
-        index = next(self._next)
-        return await self._stubs[index].Describe(pb.DescribeRequest(), timeout=self.options.deadline_s)
+        return await self.replicas.next_stub().Describe(pb.DescribeRequest(), timeout=self.options.deadline_s)
 
     async def _score_batch(self, batch: list[Sample]) -> list[Score]:
         ids = [s.id for s in batch]
-        request = pb.ScoreRequest(samples=[sample_to_pb(s) for s in batch])
-        opts = self.options
-        for attempt in range(opts.retries + 1):
-            index = next(self._next)
-            try:
-                async with self._in_flight:
-                    response = await self._stubs[index].Score(request, timeout=opts.deadline_s)
-            except grpc.aio.AioRpcError as e:
-                if e.code() == grpc.StatusCode.UNAVAILABLE and attempt < opts.retries:
-                    self.retried += 1
-                    await asyncio.sleep(random.uniform(0, min(opts.backoff_max_s, opts.backoff_s * 2**attempt)))
-                    continue
-                self.failed_batches += 1
-                tries = f" after {attempt + 1} attempts" if attempt else ""
-                return error_scores(ids, Status.ERROR, f"{self.addresses[index]}: {e.code().name}{tries}: {e.details()}")
-            scores = [score_from_pb(s) for s in response.scores]
-            if len(scores) != len(batch):
-                self.failed_batches += 1
-                return error_scores(ids, Status.ERROR, f"{self.addresses[index]} returned {len(scores)} scores for {len(batch)} samples")
-            return scores
-        raise AssertionError("unreachable: the loop returns on its last attempt")
+        try:
+            response = await self.replicas.call("Score", pb.ScoreRequest(samples=[sample_to_pb(s) for s in batch]))
+        except RpcFailed as e:
+            self.failed_batches += 1
+            return error_scores(ids, Status.ERROR, str(e))
+        scores = [score_from_pb(s) for s in response.scores]
+        if len(scores) != len(batch):
+            self.failed_batches += 1
+            return error_scores(ids, Status.ERROR, f"a verifier returned {len(scores)} scores for {len(batch)} samples")
+        return scores
 
     async def close(self) -> None:
-        await asyncio.gather(*(c.close() for c in self._channels))
+        await self.replicas.close()

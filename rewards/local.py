@@ -39,10 +39,11 @@ def wait_healthy(address: str, timeout_s: float = 60.0) -> None:
 
 
 class LocalServices:
-    """Context manager: ``with LocalServices({"math"}) as endpoints: ...`` gives name -> [address]."""
+    """Context manager: ``with LocalServices({"math"}) as endpoints: ...`` gives name -> [address].
+    Names are built-in verifiers, or "sandbox" for the Sandbox service."""
 
     def __init__(self, names: set[str] | list[str], workers: int | None = None, deadline_s: float = 1.0, start_timeout_s: float = 120.0):
-        unknown = sorted(set(names) - set(BUILTIN_VERIFIERS))
+        unknown = sorted(set(names) - set(BUILTIN_VERIFIERS) - {"sandbox"})
         if unknown:
             raise ValueError(
                 f"cannot start verifier(s) {', '.join(unknown)} locally: built-in ones are {', '.join(sorted(BUILTIN_VERIFIERS))}; "

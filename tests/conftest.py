@@ -1,14 +1,24 @@
-"""Shared fixtures: real verifier services on loopback ports chosen by the OS."""
+"""Shared fixtures: real verifier services and a real sandbox server on loopback ports chosen by the OS."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
+import subprocess
+import sys
 import threading
+import time
+from dataclasses import dataclass
 
+import grpc
 import pytest
 
 from rewards.host import serve_verifier
+from rewards.local import wait_healthy
 from rewards.math.service import MathVerifier
+from verity.v1 import sandbox_pb2 as pb
+from verity.v1 import sandbox_pb2_grpc as pb_grpc
 
 
 class ServerThread:
@@ -53,3 +63,72 @@ def math_server():
     server = ServerThread(MathVerifier(workers=2, deadline_s=1.0)).start()
     yield server
     server.stop()
+
+
+SLOTS = 2
+UID_BASE = 61000
+
+
+@dataclass
+class SandboxServer:
+    address: str
+    port: int
+    secret: str  # in the server's environment: no program may ever read it
+    proc: subprocess.Popen
+    stub: pb_grpc.SandboxStub
+
+    def run(self, code: str | bytes, language: str = "python", stdin: bytes = b"", **limits) -> pb.ExecuteResult:
+        code = code.encode() if isinstance(code, str) else code
+        request = pb.ExecuteRequest(code=code, language=language, stdin=stdin, limits=pb.Limits(**limits))
+        return self.stub.Execute(request, timeout=120)
+
+    def slot_processes(self) -> list[str]:
+        """Command lines of the processes running under the slots' uids (host view)."""
+        found = []
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"{entry.path}/status") as f:
+                    status = dict(line.split(":", 1) for line in f if ":" in line)
+                uid = int(status["Uid"].split()[0])
+                if UID_BASE <= uid < UID_BASE + SLOTS and not status["State"].strip().startswith("Z"):
+                    with open(f"{entry.path}/cmdline", "rb") as f:
+                        found.append(f.read().replace(b"\0", b" ").decode(errors="replace")[:80])
+            except (OSError, KeyError, ValueError):
+                continue
+        return found
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    secret = secrets.token_hex(16)
+    env = dict(os.environ, VERITY_TEST_SECRET=secret)
+    cmd = [sys.executable, "-m", "verity.cli", "serve", "sandbox", "--host", "127.0.0.1", "--port", "0", "--slots", str(SLOTS), "--max-wait-s", "120", "--log-level", "WARNING"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env)
+    line = proc.stdout.readline()
+    assert "listening on" in line, f"the sandbox server did not start: {line!r} (exit {proc.poll()})"
+    address = line.rsplit(" ", 1)[1].strip()
+    wait_healthy(address)
+    channel = grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)])
+    server = SandboxServer(address, int(address.rsplit(":", 1)[1]), secret, proc, pb_grpc.SandboxStub(channel))
+    yield server
+    channel.close()
+    proc.terminate()
+    proc.wait(30)
+
+
+@pytest.fixture
+def healthy(sandbox_server):
+    """After the test: the service still serves, and nothing but the slots' waiting environments
+    (bubblewrap, its init and the runner: 3 processes each) runs under the slots' uids."""
+    yield sandbox_server
+    result = sandbox_server.run("print(6 * 7)")
+    assert result.status == pb.EXEC_STATUS_OK and result.stdout == b"42\n", result
+    assert sandbox_server.proc.poll() is None
+    for _ in range(50):  # killed processes take a moment to be reaped
+        leftovers = sandbox_server.slot_processes()
+        if len(leftovers) <= 3 * SLOTS:
+            break
+        time.sleep(0.1)
+    assert len(leftovers) <= 3 * SLOTS, leftovers

@@ -52,6 +52,23 @@ def test_score_starts_local_services_and_keeps_order(tmp_path):
     assert "scored 7 samples" in result.stderr
 
 
+@pytest.mark.sandbox
+def test_score_code_samples_starts_the_code_service_and_its_sandbox(tmp_path):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    tests = {"tests": [{"stdin": "1 2\n", "stdout": "3\n"}, {"stdin": "5 5\n", "stdout": "10\n"}]}
+    samples = [
+        {"id": "right", "verifier": "code", "prompt": "add", "reference": tests, "response": "```python\nprint(sum(map(int, input().split())))\n```"},
+        {"id": "wrong", "verifier": "code", "prompt": "add", "reference": tests, "response": "```python\nprint(3)\n```"},
+        good(2, "\\boxed{4}", "4"),
+    ]
+    write_samples(inp, [json.dumps(x) + "\n" for x in samples])
+    result = run_verity("score", "--input", str(inp), "--output", str(out), "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["id"], r["status"], r["reward"]) for r in rows] == [("right", "OK", 1.0), ("wrong", "WRONG", 0.0), ("g2", "OK", 1.0)]
+    assert rows[1]["components"] == {"passed": 1.0, "total": 2.0}
+
+
 @pytest.mark.parametrize("content,message", [(b"", "is empty"), (None, "no such file")])
 def test_score_rejects_unusable_input(tmp_path, content, message):
     inp = tmp_path / "in.jsonl"

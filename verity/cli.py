@@ -5,24 +5,36 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from rewards.builtin import make_verifier
+    from rewards.builtin import VerifierOptions, make_verifier
     from rewards.host import configure_logging, serve_verifier
+    from rewards.local import LocalServices
     from rewards.tls import TLSFiles
 
     configure_logging(args.log_level)
-    verifier = make_verifier(args.service, workers=args.workers, deadline_s=args.deadline_s)
     if bool(args.tls_cert) != bool(args.tls_key) or (args.tls_client_ca and not args.tls_cert):
         print("verity serve: TLS needs both --tls-cert and --tls-key (and --tls-client-ca only with them)", file=sys.stderr)
         return 2
     tls = TLSFiles(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
     limits = dict(max_concurrent_rpcs=args.max_concurrent_rpcs, max_message_bytes=args.max_message_mb * 1024 * 1024)
     try:
-        asyncio.run(serve_verifier(verifier, host=args.host, port=args.port, tls=tls, **limits))
-    except OSError as e:
+        if args.service == "sandbox":
+            from sandbox.service import serve_sandbox
+
+            asyncio.run(serve_sandbox(args.slots, args.max_wait_s, args.tmpfs_mb * 1024 * 1024, host=args.host, port=args.port, tls=tls, **limits))
+            return 0
+        with ExitStack() as stack:
+            sandbox = tuple(args.sandbox)
+            if args.service == "code" and not sandbox:  # no sandbox given: run one beside this service
+                sandbox = tuple(stack.enter_context(LocalServices(["sandbox"]))["sandbox"])
+            options = VerifierOptions(workers=args.workers, deadline_s=args.deadline_s, sandbox=sandbox, code_reward=args.code_reward)
+            verifier = make_verifier(args.service, options)
+            asyncio.run(serve_verifier(verifier, host=args.host, port=args.port, tls=tls, **limits))
+    except (OSError, RuntimeError, ValueError) as e:  # a used port; a machine that cannot build the sandbox
         print(f"verity serve: {e}", file=sys.stderr)
         return 1
     return 0
@@ -77,13 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=_train)
 
     serve = sub.add_parser("serve", help="run a verifier service over gRPC")
-    serve.add_argument("service", choices=["math"], help="which service")
+    serve.add_argument("service", choices=["math", "code", "sandbox"], help="which service")
     serve.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
     serve.add_argument("--port", type=int, default=50051, help="port; 0 picks a free one (printed on start)")
     serve.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")
     serve.add_argument("--deadline-s", type=float, default=1.0, help="per-sample checking deadline in seconds")
     serve.add_argument("--max-concurrent-rpcs", type=int, default=64)
     serve.add_argument("--max-message-mb", type=int, default=32, help="max request/response size in MiB")
+    serve.add_argument("--sandbox", action="append", default=[], metavar="HOST:PORT", help="code: a Sandbox service to run programs on (repeat for replicas); default: start one locally")
+    serve.add_argument("--code-reward", choices=["all", "fraction"], default="all", help="code: reward 1 only when every case passes (all), or the share passed (fraction)")
+    serve.add_argument("--slots", type=int, default=None, help="sandbox: concurrent isolated runs (default: cores)")
+    serve.add_argument("--max-wait-s", type=float, default=30.0, help="sandbox: longest a request waits for a free slot")
+    serve.add_argument("--tmpfs-mb", type=int, default=64, help="sandbox: size of each run's /work and /tmp in MiB")
     serve.add_argument("--log-level", default="INFO")
     serve.add_argument("--tls-cert", help="server certificate (PEM): serve TLS instead of plaintext")
     serve.add_argument("--tls-key", help="server private key (PEM)")

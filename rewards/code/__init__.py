@@ -1,0 +1,1 @@
+"""The code verifier: programs from responses, run in the sandbox against tests."""

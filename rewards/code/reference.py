@@ -1,0 +1,62 @@
+"""The two reference shapes of a code sample (DESIGN.md), validated with the field named on error.
+
+stdin/stdout:  {"tests": [{"stdin": "...", "stdout": "..."}], "time_limit_s": 2, "language": "python"}
+HumanEval:     {"test_code": "def check(candidate): ...", "entry_point": "f", "setup_code": "...",
+                "time_limit_s": 10}
+``setup_code`` is trusted code the tests need (HumanEval's prompt, which defines helpers such as
+``poly``); it runs beside the tests, never with the solution.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class IOTest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    stdin: str = ""
+    stdout: str
+
+
+class IOReference(BaseModel):
+    """Each test feeds stdin and compares the whole stdout (trailing whitespace per line and
+    trailing blank lines ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+    tests: list[IOTest] = Field(min_length=1, max_length=1000)
+    time_limit_s: float = Field(default=2.0, gt=0, le=60, description="CPU seconds per test case")
+    memory_mb: int = Field(default=1024, gt=0, le=4096, description="address space per process")
+    language: Literal["python", "cpp"] = "python"
+
+
+class FunctionReference(BaseModel):
+    """HumanEval style: ``check(candidate)`` from ``test_code`` must return."""
+
+    model_config = ConfigDict(extra="forbid")
+    test_code: str = Field(min_length=1)
+    entry_point: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    setup_code: str = ""
+    time_limit_s: float = Field(default=10.0, gt=0, le=60, description="seconds for the whole check")
+    memory_mb: int = Field(default=1024, gt=0, le=4096)
+    language: Literal["python"] = "python"
+
+
+class CodeReferenceError(ValueError):
+    """The reference is malformed; the message names the field and the fix."""
+
+
+def parse_reference(reference: dict) -> IOReference | FunctionReference:
+    if "tests" in reference:
+        model = IOReference
+    elif "test_code" in reference or "entry_point" in reference:
+        model = FunctionReference
+    else:
+        raise CodeReferenceError('reference needs "tests" ([{"stdin", "stdout"}, ...]) or "test_code" with "entry_point"')
+    try:
+        return model.model_validate(reference)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise CodeReferenceError(f"reference.{loc}: {first['msg']}") from None

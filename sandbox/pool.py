@@ -1,0 +1,88 @@
+"""A pool of slots, each with its own uid and one environment started ahead of its job.
+
+Requests wait in a queue for a free slot, at most ``max_wait_s``; past that they are refused
+(:class:`SandboxBusy`) rather than piling up. A run takes its slot's waiting environment and
+starts the next one at once; the used environment is killed after the result is returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from sandbox.environment import Environment, Isolation, Outcome, kill_uid
+
+DEFAULT_UID_BASE = 61000
+
+
+class SandboxBusy(RuntimeError):
+    """No slot became free within the bounded wait."""
+
+
+class Slot:
+    """A uid and the environment started for its next run."""
+
+    def __init__(self, isolation: Isolation, uid: int):
+        self.isolation, self.uid = isolation, uid
+        self.ready: Environment | None = None
+
+    def prepare(self) -> None:
+        if self.ready is None:
+            self.ready = Environment(self.isolation, self.uid)
+
+    def take(self) -> Environment:
+        """The prepared environment for this run; the next one starts now, while this one works
+        (each environment is its own user namespace, so the idle one does not count against the
+        running program's process limit)."""
+        self.prepare()
+        env, self.ready = self.ready, None
+        self.prepare()
+        return env
+
+    def close(self) -> None:
+        if self.ready is not None:
+            self.ready.close()
+            self.ready = None
+
+
+class SlotPool:
+    def __init__(self, isolation: Isolation, slots: int | None = None, max_wait_s: float = 30.0, uid_base: int = DEFAULT_UID_BASE):
+        self.size = slots or os.cpu_count() or 1
+        self.max_wait_s = max_wait_s
+        self.slots = [Slot(isolation, uid_base + i) for i in range(self.size)]
+        self._free: asyncio.Queue[Slot] | None = None
+        self._closing: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        if self.slots[0].isolation.switch_uid:
+            for slot in self.slots:  # leftovers of an earlier server that died
+                kill_uid(slot.uid)
+        self._free = asyncio.Queue()
+        await asyncio.gather(*(asyncio.to_thread(slot.prepare) for slot in self.slots))
+        for slot in self.slots:
+            self._free.put_nowait(slot)
+
+    async def run(self, job: dict, timeout_s: float) -> Outcome:
+        try:
+            slot = await asyncio.wait_for(self._free.get(), self.max_wait_s)
+        except asyncio.TimeoutError:
+            raise SandboxBusy(f"all {self.size} sandbox slots stayed busy for {self.max_wait_s:g}s: retry later, or start the server with more --slots") from None
+        env = None
+        try:
+            env = await asyncio.to_thread(slot.take)
+            return await asyncio.to_thread(env.run, job, timeout_s)
+        except OSError as e:  # bubblewrap could not even be started
+            return Outcome([], f"bwrap: cannot start: {e}", timed_out=False)
+        finally:
+            self._free.put_nowait(slot)
+            if env is not None:  # killed and reaped after the result is on its way
+                task = asyncio.get_running_loop().create_task(asyncio.to_thread(env.close))
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+
+    async def close(self) -> None:
+        await asyncio.gather(*self._closing, return_exceptions=True)
+        for slot in self.slots:
+            await asyncio.to_thread(slot.close)
+            if slot.isolation.switch_uid:
+                kill_uid(slot.uid)
