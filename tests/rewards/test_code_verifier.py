@@ -194,3 +194,25 @@ def test_extraction_takes_the_last_block_of_the_language():
 def test_output_normalization():
     assert normalize_output(b"5  \r\n\n\n") == normalize_output(b"5") == b"5"
     assert normalize_output(b"a\n b") != normalize_output(b"a\nb")  # leading whitespace counts
+
+
+def test_unreachable_sandbox_gives_error_scores():
+    import socket
+
+    from rewards.client import ClientOptions
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket is closed
+    verifier = CodeVerifier([f"127.0.0.1:{port}"], options=ClientOptions(retries=1, backoff_s=0.01, deadline_s=5))
+
+    async def run():
+        from rewards.verifier import Request
+
+        try:
+            return await verifier.score([Request(id="a", reference=IO_REFERENCE, response="```python\nprint(1)\n```")])
+        finally:
+            await verifier.close()
+
+    (s,) = asyncio.run(run())
+    assert s.status is Status.ERROR and "sandbox" in s.detail and "UNAVAILABLE" in s.detail

@@ -113,3 +113,41 @@ def test_full_queue_is_refused_after_the_bounded_wait():
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_each_slot_runs_programs_under_its_own_non_root_uid(sandbox_server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.conftest import SLOTS, UID_BASE
+
+    code = b"import os, time\ntime.sleep(0.3)\nprint(os.getuid(), os.getgid(), os.getgroups())\n"
+    with ThreadPoolExecutor(2 * SLOTS) as pool:
+        results = list(pool.map(lambda _: sandbox_server.run(code), range(4 * SLOTS)))
+    assert all(r.status == pb.EXEC_STATUS_OK for r in results)
+    ids = [r.stdout.decode().strip().split(" ", 2) for r in results]
+    assert {uid for uid, _, _ in ids} == {str(UID_BASE + i) for i in range(SLOTS)}  # both slots used, each its own uid
+    assert all(uid == gid and groups in ("[]", f"[{gid}]") for uid, gid, groups in ids)  # no supplementary groups
+
+
+def test_an_environment_that_cannot_start_is_an_error_result_not_a_crash():
+    import asyncio
+
+    from sandbox.environment import Isolation
+    from sandbox.isolation import find_python
+    from sandbox.languages import available_languages
+    from sandbox.pool import SlotPool
+    from sandbox.service import SandboxService
+
+    class Context:
+        async def abort(self, code, details):
+            raise AssertionError(f"no gRPC error expected: {code} {details}")
+
+    async def run():
+        broken = Isolation("/nonexistent/bwrap", find_python(), 1 << 20, switch_uid=False)
+        service = SandboxService(SlotPool(broken, slots=1), available_languages())
+        service.pool._free = asyncio.Queue()
+        service.pool._free.put_nowait(service.pool.slots[0])
+        return await service.Execute(pb.ExecuteRequest(code=b"print(1)"), Context())
+
+    r = asyncio.run(run())
+    assert r.status == pb.EXEC_STATUS_ERROR and "bwrap" in r.detail
