@@ -8,7 +8,7 @@ that runs too long, prints too much or dies is a result status of its own, too.
 from __future__ import annotations
 
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from sandbox.isolation import PROGRAM_ENV
@@ -58,7 +58,6 @@ class StepResult:
     cpu_time_s: float = 0.0
     max_rss_bytes: int = 0
     detail: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 def check_program(code: bytes, language: str, files: list[tuple[str, bytes]], requested_limits, languages: dict[str, Language]) -> Program:
