@@ -11,8 +11,7 @@ import asyncio
 import os
 
 from sandbox.environment import Environment, Isolation, Outcome, kill_uid
-
-DEFAULT_UID_BASE = 61000
+from sandbox.uids import UidLease
 
 
 class SandboxBusy(RuntimeError):
@@ -46,16 +45,19 @@ class Slot:
 
 
 class SlotPool:
-    def __init__(self, isolation: Isolation, slots: int | None = None, max_wait_s: float = 30.0, uid_base: int = DEFAULT_UID_BASE):
-        self.size = slots or os.cpu_count() or 1
+    def __init__(self, isolation: Isolation, uids: UidLease | None, slots: int, max_wait_s: float = 30.0):
+        """uids: the slots' leased uids when ``isolation.switch_uid``; else every slot runs under
+        this process's own uid."""
+        self.size = slots
         self.max_wait_s = max_wait_s
-        self.slots = [Slot(isolation, uid_base + i) for i in range(self.size)]
+        self.uids = uids
+        self.slots = [Slot(isolation, uids.uids[i] if uids else os.getuid()) for i in range(slots)]
         self._free: asyncio.Queue[Slot] | None = None
         self._closing: set[asyncio.Task] = set()
 
     async def start(self) -> None:
         if self.slots[0].isolation.switch_uid:
-            for slot in self.slots:  # leftovers of an earlier server that died
+            for slot in self.slots:  # leftovers of an earlier server that died holding these uids
                 kill_uid(slot.uid)
         self._free = asyncio.Queue()
         await asyncio.gather(*(asyncio.to_thread(slot.prepare) for slot in self.slots))
@@ -86,3 +88,5 @@ class SlotPool:
             await asyncio.to_thread(slot.close)
             if slot.isolation.switch_uid:
                 kill_uid(slot.uid)
+        if self.uids is not None:
+            self.uids.release()

@@ -17,6 +17,7 @@ from sandbox.execution import Case, Program, RequestError, StepResult, check_cas
 from sandbox.isolation import IsolationUnavailable, find_bwrap, find_python
 from sandbox.languages import Language, available_languages
 from sandbox.pool import SandboxBusy, SlotPool
+from sandbox.uids import lease_uids
 from verity.v1 import sandbox_pb2 as pb
 from verity.v1 import sandbox_pb2_grpc as pb_grpc
 
@@ -87,13 +88,17 @@ class SandboxService(pb_grpc.SandboxServicer):
         return compiled, steps
 
 
-def make_service(slots: int | None = None, max_wait_s: float = 30.0, tmpfs_bytes: int = DEFAULT_TMPFS_BYTES) -> SandboxService:
-    """The service over a fresh pool (not started: ``await service.pool.start()``)."""
+def make_service(slots: int | None = None, max_wait_s: float = 30.0, tmpfs_bytes: int = DEFAULT_TMPFS_BYTES, uid_base: int | None = None) -> SandboxService:
+    """The service over a fresh pool (not started: ``await service.pool.start()``). As root, each
+    slot runs under its own leased uid (``uid_base`` onwards, or the lowest free ones)."""
+    slots = slots or os.cpu_count() or 1
     switch_uid = os.geteuid() == 0
     if not switch_uid:
         log.warning("not running as root: every slot shares this uid, so the process limit is shared across slots")
     isolation = Isolation(find_bwrap(switch_uid), find_python(), tmpfs_bytes, switch_uid)
-    return SandboxService(SlotPool(isolation, slots, max_wait_s), available_languages())
+    uids = lease_uids(slots, uid_base) if switch_uid else None
+    log.info("slots=%d uids=%s", slots, uids.uids if uids else os.getuid())
+    return SandboxService(SlotPool(isolation, uids, slots, max_wait_s), available_languages())
 
 
 async def self_check(service: SandboxService) -> None:
@@ -105,11 +110,11 @@ async def self_check(service: SandboxService) -> None:
         raise IsolationUnavailable(f"the sandbox cannot run a program on this machine: {outcome.stderr.strip() or 'no output'}")
 
 
-async def serve_sandbox(slots: int | None = None, max_wait_s: float = 30.0, tmpfs_bytes: int = DEFAULT_TMPFS_BYTES, **server_kwargs) -> None:
+async def serve_sandbox(slots: int | None = None, max_wait_s: float = 30.0, tmpfs_bytes: int = DEFAULT_TMPFS_BYTES, uid_base: int | None = None, **server_kwargs) -> None:
     """Start the slots, then serve the Sandbox service until SIGTERM (see rewards.host.run_server)."""
     from rewards.host import run_server
 
-    service = make_service(slots, max_wait_s, tmpfs_bytes)
+    service = make_service(slots, max_wait_s, tmpfs_bytes, uid_base)
     await service.pool.start()
     await self_check(service)
 

@@ -104,7 +104,7 @@ class SandboxServer:
 def sandbox_server():
     secret = secrets.token_hex(16)
     env = dict(os.environ, VERITY_TEST_SECRET=secret)
-    cmd = [sys.executable, "-m", "verity.cli", "serve", "sandbox", "--host", "127.0.0.1", "--port", "0", "--slots", str(SLOTS), "--max-wait-s", "120", "--log-level", "WARNING"]
+    cmd = [sys.executable, "-m", "verity.cli", "serve", "sandbox", "--host", "127.0.0.1", "--port", "0", "--slots", str(SLOTS), "--uid-base", str(UID_BASE), "--max-wait-s", "120", "--log-level", "WARNING"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env)
     line = proc.stdout.readline()
     assert "listening on" in line, f"the sandbox server did not start: {line!r} (exit {proc.poll()})"

@@ -25,7 +25,7 @@ def _serve(args: argparse.Namespace) -> int:
         if args.service == "sandbox":
             from sandbox.service import serve_sandbox
 
-            asyncio.run(serve_sandbox(args.slots, args.max_wait_s, args.tmpfs_mb * 1024 * 1024, host=args.host, port=args.port, tls=tls, **limits))
+            asyncio.run(serve_sandbox(args.slots, args.max_wait_s, args.tmpfs_mb * 1024 * 1024, args.uid_base, host=args.host, port=args.port, tls=tls, **limits))
             return 0
         with ExitStack() as stack:
             sandbox = tuple(args.sandbox)
@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--code-reward", choices=["all", "fraction"], default="all", help="code: reward 1 only when every case passes (all), or the share passed (fraction)")
     serve.add_argument("--slots", type=int, default=None, help="sandbox: concurrent isolated runs (default: cores)")
     serve.add_argument("--max-wait-s", type=float, default=30.0, help="sandbox: longest a request waits for a free slot")
+    serve.add_argument("--uid-base", type=int, default=None, help="sandbox: first of the slots' uids (default: the lowest free ones from 61000)")
     serve.add_argument("--tmpfs-mb", type=int, default=64, help="sandbox: size of each run's /work and /tmp in MiB")
     serve.add_argument("--log-level", default="INFO")
     serve.add_argument("--tls-cert", help="server certificate (PEM): serve TLS instead of plaintext")

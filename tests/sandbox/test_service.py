@@ -11,6 +11,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from rewards.local import wait_healthy
+from tests.conftest import SLOTS, UID_BASE
 from verity.v1 import sandbox_pb2 as pb
 from verity.v1 import sandbox_pb2_grpc as pb_grpc
 
@@ -94,7 +95,8 @@ def test_empty_batch_is_invalid(sandbox_server):
     assert len(r.results) == 1 and r.results[0].status == pb.EXEC_STATUS_INVALID and "cases is empty" in r.results[0].detail
 
 
-def test_full_queue_is_refused_after_the_bounded_wait():
+def test_full_queue_is_refused_after_the_bounded_wait(sandbox_server):
+    """A second server on the same machine (its own uids, leased beside the first server's)."""
     cmd = [sys.executable, "-m", "verity.cli", "serve", "sandbox", "--host", "127.0.0.1", "--port", "0", "--slots", "1", "--max-wait-s", "0.5", "--log-level", "WARNING"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
@@ -109,21 +111,37 @@ def test_full_queue_is_refused_after_the_bounded_wait():
                 stub.Execute(pb.ExecuteRequest(code=b"print(1)"), timeout=60)
             slow.join()
             assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "slots" in refused.value.details()
-            assert stub.Execute(pb.ExecuteRequest(code=b"print(1)"), timeout=60).status == pb.EXEC_STATUS_OK
+            uid = stub.Execute(pb.ExecuteRequest(code=b"import os\nprint(os.getuid())"), timeout=60).stdout
+            assert int(uid) not in range(UID_BASE, UID_BASE + SLOTS)
     finally:
         proc.terminate()
         proc.wait(30)
+    for _ in range(2 * SLOTS):  # the first server's slots were left alone
+        assert sandbox_server.run("print(1)").status == pb.EXEC_STATUS_OK
+
+
+def test_uid_leases_are_exclusive():
+    from sandbox.uids import UidsInUse, lease_uids
+
+    first = lease_uids(2, 63000)
+    try:
+        with pytest.raises(UidsInUse, match="63001"):
+            lease_uids(1, 63001)
+        auto = lease_uids(3)
+        assert not set(auto.uids) & {63000, 63001} and len(set(auto.uids)) == 3
+        auto.release()
+    finally:
+        first.release()
+    lease_uids(2, 63000).release()  # free again once released
 
 
 def test_each_slot_runs_programs_under_its_own_non_root_uid(sandbox_server):
     from concurrent.futures import ThreadPoolExecutor
 
-    from tests.conftest import SLOTS, UID_BASE
-
     code = b"import os, time\ntime.sleep(0.3)\nprint(os.getuid(), os.getgid(), os.getgroups())\n"
     with ThreadPoolExecutor(2 * SLOTS) as pool:
         results = list(pool.map(lambda _: sandbox_server.run(code), range(4 * SLOTS)))
-    assert all(r.status == pb.EXEC_STATUS_OK for r in results)
+    assert all(r.status == pb.EXEC_STATUS_OK for r in results), [(r.status, r.detail, r.stderr[-200:]) for r in results]
     ids = [r.stdout.decode().strip().split(" ", 2) for r in results]
     assert {uid for uid, _, _ in ids} == {str(UID_BASE + i) for i in range(SLOTS)}  # both slots used, each its own uid
     assert all(uid == gid and groups in ("[]", f"[{gid}]") for uid, gid, groups in ids)  # no supplementary groups
@@ -144,7 +162,7 @@ def test_an_environment_that_cannot_start_is_an_error_result_not_a_crash():
 
     async def run():
         broken = Isolation("/nonexistent/bwrap", find_python(), 1 << 20, switch_uid=False)
-        service = SandboxService(SlotPool(broken, slots=1), available_languages())
+        service = SandboxService(SlotPool(broken, None, slots=1), available_languages())
         service.pool._free = asyncio.Queue()
         service.pool._free.put_nowait(service.pool.slots[0])
         return await service.Execute(pb.ExecuteRequest(code=b"print(1)"), Context())
