@@ -40,7 +40,8 @@ def wait_healthy(address: str, timeout_s: float = 60.0) -> None:
 
 class LocalServices:
     """Context manager: ``with LocalServices({"math"}) as endpoints: ...`` gives name -> [address].
-    Names are built-in verifiers, or "sandbox" for the Sandbox service."""
+    Names are built-in verifiers, or "sandbox" for the Sandbox service. ``workers``: each
+    verifier's worker processes, and the sandbox's slots (default: cores)."""
 
     def __init__(self, names: set[str] | list[str], workers: int | None = None, deadline_s: float = 1.0, start_timeout_s: float = 120.0):
         unknown = sorted(set(names) - set(BUILTIN_VERIFIERS) - {"sandbox"})
@@ -71,7 +72,7 @@ class LocalServices:
     def _start(self, name: str) -> str:
         cmd = [sys.executable, "-m", "verity.cli", "serve", name, "--host", "127.0.0.1", "--port", "0", "--deadline-s", str(self.deadline_s), "--log-level", "WARNING"]
         if self.workers:
-            cmd += ["--workers", str(self.workers)]
+            cmd += ["--slots" if name == "sandbox" else "--workers", str(self.workers)]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
         self.processes[name] = proc
         address = self._read_address(name, proc)

@@ -1,8 +1,9 @@
 """A pool of slots, each with its own uid and one environment started ahead of its job.
 
 Requests wait in a queue for a free slot, at most ``max_wait_s``; past that they are refused
-(:class:`SandboxBusy`) rather than piling up. A run takes its slot's waiting environment and
-starts the next one at once; the used environment is killed after the result is returned.
+(:class:`SandboxBusy`) rather than piling up. A run takes its slot's waiting environment, and the
+slot's next environment starts beside the run (off the request's path); the used environment is
+killed after the result is returned.
 """
 
 from __future__ import annotations
@@ -30,12 +31,11 @@ class Slot:
             self.ready = Environment(self.isolation, self.uid)
 
     def take(self) -> Environment:
-        """The prepared environment for this run; the next one starts now, while this one works
-        (each environment is its own user namespace, so the idle one does not count against the
-        running program's process limit)."""
+        """The prepared environment for this run (started now if there is none). The caller starts
+        the next one with :meth:`prepare` while this one works: each environment is its own user
+        namespace, so the idle one does not count against the running program's process limit."""
         self.prepare()
         env, self.ready = self.ready, None
-        self.prepare()
         return env
 
     def close(self) -> None:
@@ -69,13 +69,16 @@ class SlotPool:
             slot = await asyncio.wait_for(self._free.get(), self.max_wait_s)
         except asyncio.TimeoutError:
             raise SandboxBusy(f"all {self.size} sandbox slots stayed busy for {self.max_wait_s:g}s: retry later, or start the server with more --slots") from None
-        env = None
+        env = next_env = None
         try:
             env = await asyncio.to_thread(slot.take)
+            next_env = asyncio.create_task(asyncio.to_thread(slot.prepare))
             return await asyncio.to_thread(env.run, job, timeout_s)
         except OSError as e:  # bubblewrap could not even be started
             return Outcome([], f"bwrap: cannot start: {e}", timed_out=False)
         finally:
+            if next_env is not None:  # a failed start is retried by the slot's next take
+                await asyncio.gather(next_env, return_exceptions=True)
             self._free.put_nowait(slot)
             if env is not None:  # killed and reaped after the result is on its way
                 task = asyncio.get_running_loop().create_task(asyncio.to_thread(env.close))
