@@ -32,7 +32,13 @@ def _code(o: VerifierOptions) -> Verifier:
     return CodeVerifier(list(o.sandbox), reward=o.code_reward)
 
 
-BUILTIN_VERIFIERS: dict[str, Callable[[VerifierOptions], Verifier]] = {"math": _math, "code": _code}
+def _telecom(o: VerifierOptions) -> Verifier:
+    from rewards.telecom.service import TelecomVerifier
+
+    return TelecomVerifier()
+
+
+BUILTIN_VERIFIERS: dict[str, Callable[[VerifierOptions], Verifier]] = {"math": _math, "code": _code, "telecom": _telecom}
 
 
 def make_verifier(name: str, options: VerifierOptions | None = None) -> Verifier:

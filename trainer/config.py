@@ -36,10 +36,21 @@ class ArithmeticConfig(Section):
     seed: int = Field(0, description="Seed of the train/test split.")
 
 
+class TelecomTaskConfig(Section):
+    train_size: int = Field(1000, ge=1, description="Generated training questions (unique; none is also in the test split).")
+    test_size: int = Field(100, ge=1, description="Generated held-out questions.")
+    seed: int = Field(0, description="Seed of the question parameters and the train/test split.")
+    topics: list[str] | None = Field(None, description="Topics to draw from (default all): db_linear, linear_db, dbm_mw, watt_dbm, path_loss, thermal_noise, shannon, link_budget, numerology, resource_blocks, frequency_range.")
+    mcq_share: float = Field(0.5, ge=0, le=1, description="Share of the numeric questions asked as multiple choice, with the values of typical mistakes as distractors.")
+
+
 class DataConfig(Section):
-    train: str | None = Field(None, description="Training samples (JSONL or Parquet, DESIGN.md schema; verl-style Parquet is mapped). None: the built-in arithmetic task.")
-    test: str | None = Field(None, description="Held-out samples for evaluation. None: the built-in arithmetic test split.")
+    train: str | None = Field(None, description="Training samples in `format`. None: the built-in task's train split.")
+    test: str | None = Field(None, description="Held-out samples for evaluation, in `format`. None: the built-in task's test split.")
+    format: Literal["samples", "teleqna", "oran-bench"] = Field("samples", description="Format of the train/test files: `samples` (JSONL or Parquet in the DESIGN.md schema; verl-style Parquet is mapped), `teleqna` (TeleQnA's JSON) or `oran-bench` (ORAN-Bench-13K's JSON lines); the last two become mcq samples for the telecom grader.")
+    task: Literal["arithmetic", "telecom"] = Field("arithmetic", description="The built-in task used where train/test is None: `arithmetic` (a + b, math verifier) or `telecom` (generated radio-engineering questions, telecom grader).")
     arithmetic: ArithmeticConfig = Field(default_factory=ArithmeticConfig, description="The built-in task: 'What is a + b?' with a boxed answer, checked by the math verifier.")
+    telecom: TelecomTaskConfig = Field(default_factory=TelecomTaskConfig, description="The built-in telecom task: dB conversions, path loss, noise, Shannon capacity, link budgets, 5G NR numerology and resource blocks, frequency ranges; answers computed exactly.")
     verl_verifier: str = Field("math", description="Verifier assigned to rows of a verl-style Parquet file (which has no `verifier` column).")
     chat_template: bool = Field(True, description="Render prompts with the tokenizer's chat template (plain-text prompts become one user message).")
     max_prompt_tokens: int = Field(512, ge=1, description="Longer prompts are reported and skipped.")

@@ -20,6 +20,8 @@ from trainer.checkpoint import resolve_checkpoint
 from trainer.config import Config, ConfigError, load_config
 from trainer.data.arithmetic import arithmetic_splits
 from trainer.data.loaders import load_samples
+from trainer.data.telecom import telecom_splits
+from trainer.data.telecom_files import load_oran_bench, load_teleqna
 from trainer.evaluate import evaluate
 from trainer.loop import Trainer
 from trainer.model import load_model, load_tokenizer, needs_conversion
@@ -28,12 +30,18 @@ from trainer.scoring import RemoteScorer
 
 
 def load_data(cfg: Config) -> tuple[list[Sample], list[Sample]]:
-    a = cfg.data.arithmetic
+    d = cfg.data
     builtin_train, builtin_test = (None, None)
-    if cfg.data.train is None or cfg.data.test is None:
-        builtin_train, builtin_test = arithmetic_splits(a.low, a.high, a.test_size, a.seed)
-    train = load_samples(cfg.data.train, cfg.data.verl_verifier) if cfg.data.train else builtin_train
-    test = load_samples(cfg.data.test, cfg.data.verl_verifier) if cfg.data.test else builtin_test
+    if d.train is None or d.test is None:
+        if d.task == "telecom":
+            t = d.telecom
+            builtin_train, builtin_test = telecom_splits(t.train_size, t.test_size, t.seed, t.topics, t.mcq_share)
+        else:
+            a = d.arithmetic
+            builtin_train, builtin_test = arithmetic_splits(a.low, a.high, a.test_size, a.seed)
+    loader = {"samples": lambda path: load_samples(path, d.verl_verifier), "teleqna": load_teleqna, "oran-bench": load_oran_bench}[d.format]
+    train = loader(d.train) if d.train else builtin_train
+    test = loader(d.test) if d.test else builtin_test
     return train, test
 
 

@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=_train)
 
     serve = sub.add_parser("serve", help="run a verifier service over gRPC")
-    serve.add_argument("service", choices=["math", "code", "sandbox"], help="which service")
+    serve.add_argument("service", choices=["math", "telecom", "code", "sandbox"], help="which service")
     serve.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
     serve.add_argument("--port", type=int, default=50051, help="port; 0 picks a free one (printed on start)")
     serve.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")

@@ -149,18 +149,26 @@ def _matching_braces(text: str) -> dict[int, int]:
     return pairs
 
 
-def _boxed(text: str) -> str:
-    """Cleaned content of the last complete, non-empty box, or ""."""
-    boxes = list(_BOX.finditer(text))
-    pairs = _matching_braces(text) if boxes else {}
-    for box in reversed(boxes):
+def boxes(text: str) -> list[tuple[str, int]]:
+    """(raw content, offset just past the box) of every complete ``\\boxed{...}`` / ``\\fbox``
+    (or brace-less ``\\boxed 5``) in ``text``, in order; unterminated boxes are left out."""
+    found = list(_BOX.finditer(text))
+    pairs = _matching_braces(text) if found else {}
+    out = []
+    for box in found:
         start = box.end()
         if text.startswith("{", start):
             end = pairs.get(start)
-            content = text[start + 1 : end] if end is not None else ""
-        else:
-            token = _BOX_TOKEN.match(text, start)
-            content = token[0] if token else ""
+            if end is not None:
+                out.append((text[start + 1 : end], end + 1))
+        elif token := _BOX_TOKEN.match(text, start):
+            out.append((token[0], token.end()))
+    return out
+
+
+def _boxed(text: str) -> str:
+    """Cleaned content of the last complete, non-empty box, or ""."""
+    for content, _ in reversed(boxes(text)):
         if answer := _clean(content):
             return answer
     return ""

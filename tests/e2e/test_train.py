@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -54,6 +55,16 @@ def test_two_steps_through_real_grpc(tmp_path, capsys):
     assert eval_main(str(out), str(data), ["eval.max_new_tokens=12", "rewards.local_workers=1"]) == 0
     out_text = capsys.readouterr().err.replace("\n", "")  # rich wraps long lines
     assert "checkpoints/step-000002: accuracy" in out_text and "on 4 samples" in out_text
+
+
+def test_telecom_config_trains_through_the_telecom_grader(tmp_path):
+    """configs/telecom.yaml as shipped, shortened: generated questions, graded over gRPC."""
+    out = tmp_path / "telecom"
+    overrides = [*TINY[:4], "rewards.local_workers=1", "data.telecom.train_size=16", "data.telecom.test_size=4", "train.steps=1", f"train.output_dir={out}"]
+    assert train_main(str(Path(__file__).resolve().parents[2] / "configs" / "telecom.yaml"), overrides) == 0
+    records = metrics(out)
+    assert records[-1]["scoring/ok"] + records[-1]["scoring/wrong"] == 8 and records[-1]["scoring/invalid"] == 0
+    assert "eval/accuracy" in records[-1]
 
 
 def test_resume_continues_exactly(tmp_path):

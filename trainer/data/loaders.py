@@ -68,6 +68,12 @@ def load_samples(path: str | Path, verl_verifier: str = "math") -> list[Sample]:
             samples.append(parse_sample(row, where))
         except SampleError as e:
             errors.append(str(e))
+    return kept(path, samples, errors)
+
+
+def kept(path: Path, samples: list[Sample], errors: list[str]) -> list[Sample]:
+    """``samples``, after logging the bad rows skipped (``errors``, each naming file, line and
+    field); a file with no usable row is a DataFileError."""
     for message in errors[:20]:
         log.warning("skipped a bad row: %s", message)
     if len(errors) > 20:
