@@ -21,7 +21,8 @@ import time
 from rich.console import Console
 from rich.progress import Progress
 
-from rewards.client import ClientOptions, VerifierClient
+from grpc_scoring import score_over_grpc
+
 from rewards.local import LocalServices
 from rewards.math.check import check_one
 from rewards.schema import Sample
@@ -56,17 +57,6 @@ def in_process(samples: list[Sample]) -> tuple[float, int]:
     return time.perf_counter() - start, ok
 
 
-async def over_grpc(address: str, samples: list[Sample], batch: int) -> tuple[float, int]:
-    client = VerifierClient([address], ClientOptions(batch_size=batch, max_in_flight=8, deadline_s=600))
-    try:
-        await client.score(samples[:64])  # warm the workers
-        start = time.perf_counter()
-        scores = await client.score(samples)
-        return time.perf_counter() - start, sum(s.status.value == "OK" for s in scores)
-    finally:
-        await client.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=10_000)
@@ -80,7 +70,7 @@ def main() -> None:
         t_local, ok_local = in_process(samples)
         bar.update(task, description=f"verity serve math ({args.workers} workers)")
         with LocalServices({"math"}, workers=args.workers) as endpoints:
-            t_grpc, ok_grpc = asyncio.run(over_grpc(endpoints["math"][0], samples, args.batch))
+            t_grpc, ok_grpc = asyncio.run(score_over_grpc(endpoints["math"][0], samples, args.batch))
     if ok_local != ok_grpc:
         console.print(f"[red]verdicts differ: {ok_local} OK in-process vs {ok_grpc} over gRPC[/]")
     rate_local, rate_grpc = args.samples / t_local, args.samples / t_grpc

@@ -22,7 +22,8 @@ import time
 from rich.console import Console
 from rich.progress import Progress
 
-from rewards.client import ClientOptions, VerifierClient
+from grpc_scoring import score_over_grpc
+
 from rewards.local import LocalServices
 from rewards.schema import Sample
 from rewards.telecom.service import grade
@@ -60,17 +61,6 @@ def in_process(samples: list[Sample]) -> tuple[float, int]:
     return time.perf_counter() - start, ok
 
 
-async def over_grpc(address: str, samples: list[Sample], batch: int) -> tuple[float, int]:
-    client = VerifierClient([address], ClientOptions(batch_size=batch, max_in_flight=8, deadline_s=600))
-    try:
-        await client.score(samples[:64])  # connect and warm up
-        start = time.perf_counter()
-        scores = await client.score(samples)
-        return time.perf_counter() - start, sum(s.status.value == "OK" for s in scores)
-    finally:
-        await client.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=10_000)
@@ -88,7 +78,7 @@ def main() -> None:
                     seconds, ok = in_process(samples)
                     local_rates.append(args.samples / seconds)
                 else:
-                    seconds, ok = asyncio.run(over_grpc(endpoints["telecom"][0], samples, args.batch))
+                    seconds, ok = asyncio.run(score_over_grpc(endpoints["telecom"][0], samples, args.batch))
                     grpc_rates.append(args.samples / seconds)
                 oks.add(ok)
                 bar.advance(task)
