@@ -56,8 +56,16 @@ class DataConfig(Section):
     max_prompt_tokens: int = Field(512, ge=1, description="Longer prompts are reported and skipped.")
 
 
+class VLLMConfig(Section):
+    max_model_len: int = Field(2048, ge=16, description="vllm: the longest prompt + response the engine holds, in tokens.")
+    kv_cache_gib: float = Field(2.0, gt=0, description="vllm: size of the engine's KV cache in GiB (on CPU in RAM); vLLM's own default takes most of the device, which the trainer shares.")
+    sleep: bool = Field(True, description="vllm on a GPU: release the engine's weights and KV cache while the trainer updates, so both share one device (vLLM sleep mode; ignored on CPU).")
+    engine_args: dict[str, Any] = Field(default_factory=dict, description="vllm: further keyword arguments for `vllm.LLM`, passed unchanged (e.g. gpu_memory_utilization: 0.3, enforce_eager: true).")
+
+
 class RolloutConfig(Section):
-    engine: Literal["hf"] = Field("hf", description="Rollout engine: `hf` (transformers generate).")
+    engine: Literal["hf", "vllm"] = Field("hf", description="Rollout engine: `hf` (transformers generate on the policy itself) or `vllm` (an in-process vLLM engine, weights synced from the trainer in memory after every optimizer step).")
+    vllm: VLLMConfig = Field(default_factory=VLLMConfig, description="Options of the vllm engine.")
     prompts_per_step: int = Field(8, ge=1, description="Prompts sampled per optimizer step.")
     group_size: int = Field(8, ge=1, description="Responses per prompt (N, the GRPO group).")
     max_new_tokens: int = Field(40, ge=1, description="Response length cap, in tokens.")

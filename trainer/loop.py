@@ -151,9 +151,11 @@ class Trainer:
         if not plans:
             self.console.print("[yellow]every score of this step failed (ERROR): no update[/]")
             return self._metrics(sums, acc, t0)
+        self.engine.sleep()  # every generation of this step is done
         t = time.perf_counter()
         self._optimize(plans, acc, sums)
         sums["time/backward"] += time.perf_counter() - t
+        self._sync_engine(sums)
         return self._metrics(sums, acc, t0)
 
     def learn(self, exp: Experience) -> dict[str, float]:
@@ -164,6 +166,7 @@ class Trainer:
         plan = self.plan(exp)
         self.backward_pass(plan, acc, sums, first=True)
         self._optimize([plan], acc, sums)
+        self._sync_engine(sums)
         return self._metrics(sums, acc, t0)
 
     def _optimize(self, plans: list[Plan], acc: GradientAccumulator, sums: dict[str, float]) -> None:
@@ -175,6 +178,12 @@ class Trainer:
                 self.backward_pass(plan, acc, sums, first=False)
             self.optimizer_step(acc, total, sums)
         self.scheduler.step()
+
+    def _sync_engine(self, sums: dict[str, float]) -> None:
+        """The rollout engine takes the new weights (in memory; nothing for ``hf``)."""
+        t = time.perf_counter()
+        self.engine.update_weights(self.model)
+        sums["time/weight_sync"] += time.perf_counter() - t
 
     def _metrics(self, sums: dict[str, float], acc: GradientAccumulator, t0: float) -> dict[str, float]:
         metrics = step_metrics(sums, self.cfg.algorithm.updates_per_batch, self.scheduler.get_last_lr()[0], acc.norm_stats())

@@ -24,7 +24,8 @@ from trainer.data.telecom import telecom_splits
 from trainer.data.telecom_files import load_oran_bench, load_teleqna
 from trainer.evaluate import evaluate
 from trainer.loop import Trainer
-from trainer.model import load_model, load_tokenizer, needs_conversion
+from trainer.model import load_model, load_tokenizer, needs_conversion, resolve_model_path
+from trainer.rollout.base import RolloutEngine
 from trainer.rollout.hf import HFEngine
 from trainer.scoring import RemoteScorer
 
@@ -63,6 +64,16 @@ def reward_services(cfg: Config, samples: list[Sample], stack: ExitStack) -> Rem
     return scorer
 
 
+def make_engine(cfg: Config, model, tokenizer, model_path: str, batch_size: int) -> RolloutEngine:
+    """The configured rollout engine (``rollout.engine``), holding the weights of ``model``."""
+    if cfg.rollout.engine == "hf":
+        return HFEngine(model, tokenizer, batch_size)
+    from trainer.rollout.vllm import VLLMEngine
+
+    v, alg = cfg.rollout.vllm, cfg.algorithm
+    return VLLMEngine(resolve_model_path(model_path), cfg.model.dtype, cfg.train.seed, v.max_model_len, max(alg.dppo_topk, alg.rlpt.top_k, 1), v.sleep, v.kv_cache_gib, **v.engine_args)
+
+
 def seed_everything(seed: int, threads: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -91,7 +102,7 @@ def train_main(config_path: str | None, overrides: list[str], resume: str | None
     ref_model = load_model(cfg.model.path, cfg.model.dtype).eval().requires_grad_(False) if cfg.algorithm.needs_reference else None
     with ExitStack() as stack:
         scorer = reward_services(cfg, train + test, stack)
-        trainer = Trainer(cfg, model, tokenizer, HFEngine(model, tokenizer, cfg.rollout.batch_size), scorer, train, test, ref_model=ref_model, console=console)
+        trainer = Trainer(cfg, model, tokenizer, make_engine(cfg, model, tokenizer, model_path, cfg.rollout.batch_size), scorer, train, test, ref_model=ref_model, console=console)
         if checkpoint:
             trainer.restore(checkpoint)
         result = trainer.fit()
@@ -113,6 +124,6 @@ def eval_main(checkpoint: str, data: str, overrides: list[str]) -> int:
     model = load_model(str(ckpt / "model"), cfg.model.dtype)
     with ExitStack() as stack:
         scorer = reward_services(cfg, samples, stack)
-        result = evaluate(HFEngine(model, tokenizer, cfg.eval.batch_size), tokenizer, samples, scorer, cfg.eval.max_new_tokens, cfg.data.chat_template)
+        result = evaluate(make_engine(cfg, model, tokenizer, str(ckpt / "model"), cfg.eval.batch_size), tokenizer, samples, scorer, cfg.eval.max_new_tokens, cfg.data.chat_template)
     console.print(f"{ckpt}: accuracy {result['eval/accuracy']:.1%} on {len(samples)} samples, mean length {result['eval/mean_length']:.1f} tokens")
     return 0

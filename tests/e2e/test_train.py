@@ -67,6 +67,17 @@ def test_telecom_config_trains_through_the_telecom_grader(tmp_path):
     assert "eval/accuracy" in records[-1]
 
 
+@pytest.mark.vllm
+def test_two_steps_with_the_vllm_engine(tmp_path):
+    """rollout.engine=vllm: rollouts from vLLM, weights synced in memory after each step."""
+    out = tmp_path / "vllm"
+    assert train_main(None, [*TINY, "rollout.engine=vllm", "rollout.vllm.max_model_len=256", "train.steps=2", "eval.before=false", f"train.output_dir={out}"]) == 0
+    records = metrics(out)
+    assert [r["step"] for r in records] == [1, 2]
+    assert all(r["time/weight_sync"] > 0 and r["tokens/generated"] > 0 for r in records)
+    assert "eval/accuracy" in records[-1]
+
+
 def test_resume_continues_exactly(tmp_path):
     common = [*TINY, "eval.before=false", "eval.after=false", "train.checkpoint_every=1"]
     straight, split = tmp_path / "straight", tmp_path / "split"

@@ -48,3 +48,10 @@ class RolloutEngine(ABC):
     @abstractmethod
     def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[Rollout]:
         """One rollout per prompt, in order (repeat a prompt to sample it several times)."""
+
+    def update_weights(self, model: torch.nn.Module) -> None:
+        """Take the trainer's weights after an optimizer step. Engines that generate with the
+        trainer's own model (``hf``) have nothing to do."""
+
+    def sleep(self) -> None:
+        """Release device memory while the trainer updates (engines that can); ``generate`` wakes."""
