@@ -127,6 +127,7 @@ class AlgorithmConfig(Section):
     loss_agg: Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = Field("token-mean", description="Loss aggregation: token-mean (sum over all tokens of the batch / their number; DAPO), seq-mean-token-mean (mean over sequences of per-sequence token means; GRPO paper), seq-mean-token-sum-norm (sum / (sequences x max_new_tokens); Dr.GRPO).")
     kl_coef: float = Field(0.0, ge=0, description="Weight of a KL penalty to the frozen initial policy (0 = off, no reference model is loaded; DASH finding iii).")
     kl_estimator: Literal["k1", "k2", "k3"] = Field("k3", description="KL estimator per token with d = logp_ref - logp: k1 = -d, k2 = d^2 / 2, k3 = exp(d) - d - 1 (Schulman 2020).")
+    tis_cap: float = Field(0.0, ge=0, description="Truncated importance sampling for the trainer-inference mismatch (Yao et al. 2025, 'Your Efficient RL Framework Secretly Brings You Off-Policy RL Training'): every token's advantage is multiplied by sg(min(pi_old(y_t) / mu(y_t), C)), mu the rollout engine's probability, C = tis_cap (2 is common). 0 = off.")
     updates_per_batch: int = Field(1, ge=1, description="Optimizer passes over each batch. 1 is on-policy: logp_old = logp.detach() (ratio 1, no second forward). >1 recomputes logp_old once before the first pass.")
     rlpt: RLPTConfig = Field(default_factory=RLPTConfig, description="RLPT: optimize on the top-K promising tokens.")
     otb: OTBConfig = Field(default_factory=OTBConfig, description="OTB: the optimal token baseline.")

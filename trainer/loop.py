@@ -33,6 +33,7 @@ from trainer.algorithms.aggregation import aggregate
 from trainer.algorithms.dapo import informative_groups
 from trainer.algorithms.dash import keep_after_filter
 from trainer.algorithms.kl import kl_estimate
+from trainer.algorithms.tis import truncated_is_weight
 from trainer.algorithms.types import AdvantageInputs, AdvantageOutput, DPPOParams, LossNormalizer, PolicyLossInputs, PolicyStats
 from trainer.checkpoint import load_trainer_state, save_checkpoint, set_rng_state
 from trainer.collect import Collector, Scorer
@@ -269,6 +270,12 @@ class Trainer:
                     for key, value in plan.micro_adv[j].metrics.items():
                         sums["first:" + key] += float(value)
                 adv = plan.micro_adv[j].advantages
+            if alg.tis_cap > 0:  # the engine's mismatch with the trainer, corrected per token
+                weight = truncated_is_weight(old.logp, sub.rollout_logp, alg.tis_cap)  # [micro, width]
+                adv = adv * weight
+                if first:
+                    sums["first:tis/weight"] += float((weight * m).sum())
+                    sums["first:tis/capped"] += float(((weight >= alg.tis_cap) * m).sum())
             anchor_logp, anchor_topk = (sub.rollout_logp, sub.topk_logprobs) if alg.dppo.anchor == "rollout" else (old.logp, old.topk_logp)
             res = POLICY_LOSSES[alg.loss](PolicyLossInputs(out.logp, old.logp, adv, m, unit, alg.loss_agg, alg.eps_low, alg.eps_high, anchor_logp, out.topk_logp, anchor_topk, dppo))
             loss = res.loss

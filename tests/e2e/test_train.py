@@ -71,10 +71,13 @@ def test_telecom_config_trains_through_the_telecom_grader(tmp_path):
 def test_two_steps_with_the_vllm_engine(tmp_path):
     """rollout.engine=vllm: rollouts from vLLM, weights synced in memory after each step."""
     out = tmp_path / "vllm"
-    assert train_main(None, [*TINY, "rollout.engine=vllm", "rollout.vllm.max_model_len=256", "train.steps=2", "eval.before=false", f"train.output_dir={out}"]) == 0
+    overrides = ["rollout.engine=vllm", "rollout.vllm.max_model_len=256", "algorithm.tis_cap=2", "train.skip_zero_advantage=false", "train.steps=2", "eval.before=false"]
+    assert train_main(None, [*TINY, *overrides, f"train.output_dir={out}"]) == 0
     records = metrics(out)
     assert [r["step"] for r in records] == [1, 2]
     assert all(r["time/weight_sync"] > 0 and r["tokens/generated"] > 0 for r in records)
+    trained = [r for r in records if r["train/sequences_trained"] > 0]
+    assert trained and all(0.95 < r["tis/weight"] < 1.05 and r["tis/capped"] < 0.01 for r in trained)  # engine and trainer agree
     assert "eval/accuracy" in records[-1]
 
 
