@@ -20,10 +20,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rewards.math.extract import boxes
+from rewards.math.extract import MAX_RESPONSE_CHARS, boxes
 from rewards.telecom.units import Unit, find_unit, unit_spellings
 
-MAX_RESPONSE_CHARS = 20_000
 
 _ANSWER_IS = re.compile(r"\b(?:answer|correct (?:option|choice))(?:\*\*)?(?:\s+is\b|\s*:)\s*:?[\s*]*([^\n]*)", re.IGNORECASE)
 _LATEX_WRAPPERS = re.compile(r"\\(?:text|textrm|mathrm|mbox|operatorname|mathbf|textbf)\s*\{([^{}]*)\}")

@@ -153,10 +153,10 @@ def grade_label(ref: LabelReference, response: str) -> Verdict:
             return Verdict(True, f"{where} is the label '{answer}'")
         return Verdict(False, f"{where} is not exactly the label '{answer}'")
     found: dict[str, str] = {}
+    patterns = [(label, re.compile(rf"(?<![\w-]){re.escape(label.strip().lower())}(?![\w-])")) for label in sorted(ref.labels, key=len, reverse=True)]
     for span in spans:
         folded = span.text.lower()
-        for label in sorted(ref.labels, key=len, reverse=True):
-            pattern = re.compile(rf"(?<![\w-]){re.escape(label.strip().lower())}(?![\w-])")
+        for label, pattern in patterns:
             if pattern.search(folded):
                 found.setdefault(label.strip().lower(), label.strip())
                 folded = pattern.sub(lambda m: " " * len(m[0]), folded)
