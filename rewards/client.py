@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import random
 from dataclasses import dataclass
 
@@ -20,6 +21,8 @@ from rewards.tls import channel_credentials
 from rewards.wire import sample_to_pb, score_from_pb
 from verity.v1 import verifier_pb2 as pb
 from verity.v1 import verifier_pb2_grpc as pb_grpc
+
+log = logging.getLogger("verity.client")
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,17 @@ class ClientOptions:
     tls_key: str | None = None
 
     def channel(self, address: str) -> grpc.aio.Channel:
-        options = [("grpc.max_send_message_length", self.max_message_bytes), ("grpc.max_receive_message_length", self.max_message_bytes)]
+        """One channel to ``address``. A DNS name that resolves to several replicas (a scaled
+        compose service) is balanced round-robin across them; a replica that went away is
+        reconnected to (and its name resolved again) within about a second of coming back."""
+        options = [
+            ("grpc.max_send_message_length", self.max_message_bytes),
+            ("grpc.max_receive_message_length", self.max_message_bytes),
+            ("grpc.lb_policy_name", "round_robin"),
+            ("grpc.dns_min_time_between_resolutions_ms", 1000),
+            ("grpc.initial_reconnect_backoff_ms", 250),
+            ("grpc.max_reconnect_backoff_ms", 1000),
+        ]
         if self.tls_ca is None:
             return grpc.aio.insecure_channel(address, options=options)
         return grpc.aio.secure_channel(address, channel_credentials(self.tls_ca, self.tls_cert, self.tls_key), options=options)
@@ -84,7 +97,9 @@ class Replicas:
             except grpc.aio.AioRpcError as e:
                 if e.code() in self.retryable and attempt < opts.retries:
                     self.retried += 1
-                    await asyncio.sleep(random.uniform(0, min(opts.backoff_max_s, opts.backoff_s * 2**attempt)))
+                    delay = random.uniform(0, min(opts.backoff_max_s, opts.backoff_s * 2**attempt))
+                    log.warning("%s answered %s: retry %d of %d in %.1f s", self.addresses[index], e.code().name, attempt + 1, opts.retries, delay)
+                    await asyncio.sleep(delay)
                     continue
                 raise RpcFailed(self.addresses[index], e, attempt + 1) from None
         raise AssertionError("unreachable: the loop returns or raises on its last attempt")

@@ -14,28 +14,10 @@ import subprocess
 import sys
 import time
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from rewards.builtin import BUILTIN_VERIFIERS
+from rewards.health import wait_healthy
 
 _LISTENING = re.compile(r"listening on (\S+:\d+)")
-
-
-def wait_healthy(address: str, timeout_s: float = 60.0) -> None:
-    """Block until the server at ``address`` reports SERVING, or raise TimeoutError."""
-    deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while True:
-            try:
-                if stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2.0).status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"service at {address} not healthy after {timeout_s:g}s")
-            time.sleep(0.1)
 
 
 class LocalServices:

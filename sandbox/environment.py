@@ -31,6 +31,7 @@ class Isolation:
     python: str
     tmpfs_bytes: int
     switch_uid: bool  # run under a dedicated uid per slot (needs root)
+    proc: bool = True  # a fresh /proc per environment (False: none, for containers with a masked /proc)
 
 
 @dataclass
@@ -48,7 +49,7 @@ class Environment:
     def __init__(self, isolation: Isolation, uid: int):
         self.uid = uid if isolation.switch_uid else None
         fd = filter_fd()
-        argv = environment_argv(isolation.bwrap, isolation.python, isolation.tmpfs_bytes, fd)
+        argv = environment_argv(isolation.bwrap, isolation.python, isolation.tmpfs_bytes, fd, isolation.proc)
         try:
             self.proc = subprocess.Popen(
                 as_uid(argv, self.uid) if self.uid is not None else argv,

@@ -5,7 +5,8 @@ kernel allows): no network but its own ``lo``, only its own processes in /proc, 
 (with the merged-/usr symlinks) and a minimal read-only /dev, fresh size-capped tmpfs at /work
 (the working directory), /tmp and /dev/shm, a read-only root, no environment variables, no capabilities, no further user namespaces, the
 seccomp filter of :mod:`sandbox.seccomp`, and it dies with its parent. It runs under a dedicated
-non-root uid per slot (RLIMIT_NPROC counts per uid, and is ignored for root).
+non-root uid per slot (RLIMIT_NPROC counts per uid, and is ignored for root). In a container
+whose /proc is masked (Docker's default) the environments go without /proc (``--no-proc``).
 """
 
 from __future__ import annotations
@@ -113,15 +114,19 @@ def _trusted(root: Path) -> bool:
         return False
 
 
-def environment_argv(bwrap: str, python: str, tmpfs_bytes: int, seccomp_fd: int) -> list[str]:
-    """bubblewrap's command line for one environment running the runner."""
+def environment_argv(bwrap: str, python: str, tmpfs_bytes: int, seccomp_fd: int, proc: bool = True) -> list[str]:
+    """bubblewrap's command line for one environment running the runner. ``proc``: mount a fresh
+    /proc of the environment's pid namespace; without it there is no /proc at all (a container
+    whose own /proc is masked, as Docker's is, refuses the fresh mount). ``--disable-userns``
+    writes a sysctl through that fresh /proc, so it goes with it; the seccomp filter refuses new
+    namespaces (unshare, clone with CLONE_NEW*) either way."""
     argv = [
         bwrap,
         "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-        "--disable-userns", "--die-with-parent", "--new-session", "--hostname", "sandbox", "--clearenv",
+        *(["--disable-userns"] if proc else []), "--die-with-parent", "--new-session", "--hostname", "sandbox", "--clearenv",
         "--ro-bind", "/usr", "/usr",
         "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
-        "--proc", "/proc", "--dev", "/dev",
+        *(["--proc", "/proc"] if proc else []), "--dev", "/dev",
         "--size", str(tmpfs_bytes), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
         "--size", str(tmpfs_bytes), "--tmpfs", WORKDIR,
         "--size", str(tmpfs_bytes), "--tmpfs", "/tmp",

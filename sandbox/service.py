@@ -88,14 +88,15 @@ class SandboxService(pb_grpc.SandboxServicer):
         return compiled, steps
 
 
-def make_service(slots: int | None = None, max_wait_s: float = 30.0, tmpfs_bytes: int = DEFAULT_TMPFS_BYTES, uid_base: int | None = None) -> SandboxService:
+def make_service(slots: int | None = None, max_wait_s: float = 30.0, tmpfs_bytes: int = DEFAULT_TMPFS_BYTES, uid_base: int | None = None, proc: bool = True) -> SandboxService:
     """The service over a fresh pool (not started: ``await service.pool.start()``). As root, each
-    slot runs under its own leased uid (``uid_base`` onwards, or the lowest free ones)."""
+    slot runs under its own leased uid (``uid_base`` onwards, or the lowest free ones). ``proc``:
+    give each environment a fresh /proc (False: none)."""
     slots = slots or os.cpu_count() or 1
     switch_uid = os.geteuid() == 0
     if not switch_uid:
         log.warning("not running as root: every slot shares this uid, so the process limit is shared across slots")
-    isolation = Isolation(find_bwrap(switch_uid), find_python(), tmpfs_bytes, switch_uid)
+    isolation = Isolation(find_bwrap(switch_uid), find_python(), tmpfs_bytes, switch_uid, proc)
     uids = lease_uids(slots, uid_base) if switch_uid else None
     log.info("slots=%d uids=%s", slots, uids.uids if uids else os.getuid())
     return SandboxService(SlotPool(isolation, uids, slots, max_wait_s), available_languages())
@@ -107,14 +108,17 @@ async def self_check(service: SandboxService) -> None:
     job, timeout = make_job(program, [Case()], True)
     outcome = await service.pool.run(job, timeout)
     if not outcome.results or step_result(outcome.results[0], program.limits).stdout != b"ok\n":
-        raise IsolationUnavailable(f"the sandbox cannot run a program on this machine: {outcome.stderr.strip() or 'no output'}")
+        why = outcome.stderr.strip() or "no output"
+        if "mount proc" in why:
+            why += " (inside a container whose /proc is masked, as Docker's is, serve with --no-proc)"
+        raise IsolationUnavailable(f"the sandbox cannot run a program on this machine: {why}")
 
 
-async def serve_sandbox(slots: int | None = None, max_wait_s: float = 30.0, tmpfs_bytes: int = DEFAULT_TMPFS_BYTES, uid_base: int | None = None, **server_kwargs) -> None:
+async def serve_sandbox(slots: int | None = None, max_wait_s: float = 30.0, tmpfs_bytes: int = DEFAULT_TMPFS_BYTES, uid_base: int | None = None, proc: bool = True, **server_kwargs) -> None:
     """Start the slots, then serve the Sandbox service until SIGTERM (see rewards.host.run_server)."""
     from rewards.host import run_server
 
-    service = make_service(slots, max_wait_s, tmpfs_bytes, uid_base)
+    service = make_service(slots, max_wait_s, tmpfs_bytes, uid_base, proc)
     await service.pool.start()
     await self_check(service)
 

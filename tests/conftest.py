@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import subprocess
@@ -15,7 +16,7 @@ import grpc
 import pytest
 
 from rewards.host import serve_verifier
-from rewards.local import wait_healthy
+from rewards.health import wait_healthy
 from rewards.math.service import MathVerifier
 from verity.v1 import sandbox_pb2 as pb
 from verity.v1 import sandbox_pb2_grpc as pb_grpc
@@ -100,22 +101,30 @@ class SandboxServer:
         return found
 
 
-@pytest.fixture(scope="session")
-def sandbox_server():
+@contextlib.contextmanager
+def running_sandbox_server(uid_base: int = UID_BASE, slots: int = SLOTS, *extra_args: str):
+    """A real `verity serve sandbox` process on a free loopback port, stopped on exit."""
     secret = secrets.token_hex(16)
     env = dict(os.environ, VERITY_TEST_SECRET=secret)
-    cmd = [sys.executable, "-m", "verity.cli", "serve", "sandbox", "--host", "127.0.0.1", "--port", "0", "--slots", str(SLOTS), "--uid-base", str(UID_BASE), "--max-wait-s", "120", "--log-level", "WARNING"]
+    cmd = [sys.executable, "-m", "verity.cli", "serve", "sandbox", "--host", "127.0.0.1", "--port", "0", "--slots", str(slots), "--uid-base", str(uid_base), "--max-wait-s", "120", "--log-level", "WARNING", *extra_args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env)
     line = proc.stdout.readline()
     assert "listening on" in line, f"the sandbox server did not start: {line!r} (exit {proc.poll()})"
     address = line.rsplit(" ", 1)[1].strip()
     wait_healthy(address)
     channel = grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)])
-    server = SandboxServer(address, int(address.rsplit(":", 1)[1]), secret, proc, pb_grpc.SandboxStub(channel))
-    yield server
-    channel.close()
-    proc.terminate()
-    proc.wait(30)
+    try:
+        yield SandboxServer(address, int(address.rsplit(":", 1)[1]), secret, proc, pb_grpc.SandboxStub(channel))
+    finally:
+        channel.close()
+        proc.terminate()
+        proc.wait(30)
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    with running_sandbox_server() as server:
+        yield server
 
 
 @pytest.fixture

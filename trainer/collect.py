@@ -61,7 +61,10 @@ class Collector:
         t_gen = time.perf_counter()
         texts = self.tokenizer.batch_decode([ro.response_ids for ro in rollouts], skip_special_tokens=True)
         samples = [with_response(prompts[i // r.group_size], text, f"#{i % r.group_size}") for i, text in enumerate(texts)]
+        before = self._client_counters()
         scores = self.score(samples)
+        for key, value in self._client_counters().items():  # scoring/retried_calls, scoring/failed_batches
+            sums[f"scoring/{key}"] += value - before[key]
         sums["time/generate"] += t_gen - t
         sums["time/score"] += time.perf_counter() - t_gen
         sums["dash/generate_calls"] += 1
@@ -80,6 +83,11 @@ class Collector:
         sums["response_length/sum"] += sum(len(rollouts[i].response_ids) for i in keep)
         sums["response_length/truncated"] += sum(not rollouts[i].finished for i in keep)
         return [rollouts[i] for i in keep], [scores[i] for i in keep], [group_offset + i // r.group_size for i in keep]
+
+    def _client_counters(self) -> dict[str, int]:
+        """The gRPC client's retry and failure counts (none for an in-process scorer)."""
+        counters = getattr(self.score, "counters", None)
+        return counters() if counters else {}
 
     def _dynamic_sampling(self, rollouts, scores, groups, wanted: int, sums):
         """DAPO: keep groups whose rewards differ; sample more prompts (at most max_sampling_rounds

@@ -54,7 +54,7 @@ def reward_services(cfg: Config, samples: list[Sample], stack: ExitStack) -> Rem
     if unknown:
         raise ConfigError(f"the data names verifier(s) {', '.join(unknown)} with no endpoint: set rewards.endpoints.{unknown[0]}=HOST:PORT")
     r = cfg.rewards
-    options = ClientOptions(deadline_s=r.deadline_s, retries=r.retries, max_in_flight=r.max_in_flight, batch_size=r.batch_size, tls_ca=r.tls_ca, tls_cert=r.tls_cert, tls_key=r.tls_key)
+    options = ClientOptions(deadline_s=r.deadline_s, retries=r.retries, backoff_max_s=r.backoff_max_s, max_in_flight=r.max_in_flight, batch_size=r.batch_size, tls_ca=r.tls_ca, tls_cert=r.tls_cert, tls_key=r.tls_key)
     if missing:
         if r.tls_ca:
             raise ConfigError(f"rewards.tls_ca is set but verifier(s) {', '.join(sorted(missing))} have no endpoint: local services are plaintext, so give every verifier an endpoint")

@@ -23,6 +23,10 @@ class RemoteScorer:
     def __call__(self, samples: list[Sample]) -> list[Score]:
         return self._loop.run_until_complete(self.router.score(samples))
 
+    def counters(self) -> dict[str, int]:
+        """Calls retried after UNAVAILABLE and batches that ended as ERROR, since the start."""
+        return self.router.counters()
+
     def close(self) -> None:
         self._loop.run_until_complete(self.router.close())
         self._loop.close()

@@ -1,4 +1,4 @@
-"""The ``verity`` command: train, serve, score, eval."""
+"""The ``verity`` command: train, serve, score, eval, health."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def _serve(args: argparse.Namespace) -> int:
         if args.service == "sandbox":
             from sandbox.service import serve_sandbox
 
-            asyncio.run(serve_sandbox(args.slots, args.max_wait_s, args.tmpfs_mb * 1024 * 1024, args.uid_base, host=args.host, port=args.port, tls=tls, **limits))
+            asyncio.run(serve_sandbox(args.slots, args.max_wait_s, args.tmpfs_mb * 1024 * 1024, args.uid_base, proc=not args.no_proc, host=args.host, port=args.port, tls=tls, **limits))
             return 0
         with ExitStack() as stack:
             sandbox = tuple(args.sandbox)
@@ -72,6 +72,14 @@ def _train(args: argparse.Namespace) -> int:
         return 2
 
 
+def _health(args: argparse.Namespace) -> int:
+    from rewards.health import health_status
+
+    status = health_status(args.address, args.service, args.timeout_s)
+    print(f"{args.address} {args.service or '(server)'}: {status}")
+    return 0 if status == "SERVING" else 1
+
+
 def _eval(args: argparse.Namespace) -> int:
     from trainer.run import eval_main
 
@@ -102,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-wait-s", type=float, default=30.0, help="sandbox: longest a request waits for a free slot")
     serve.add_argument("--uid-base", type=int, default=None, help="sandbox: first of the slots' uids (default: the lowest free ones from 61000)")
     serve.add_argument("--tmpfs-mb", type=int, default=64, help="sandbox: size of each run's /work and /tmp in MiB")
+    serve.add_argument("--no-proc", action="store_true", help="sandbox: no /proc in the environments (inside a container whose /proc is masked, as Docker's is)")
     serve.add_argument("--log-level", default="INFO")
     serve.add_argument("--tls-cert", help="server certificate (PEM): serve TLS instead of plaintext")
     serve.add_argument("--tls-key", help="server private key (PEM)")
@@ -118,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--tls-cert", help="client certificate (PEM), for services that require mTLS")
     score.add_argument("--tls-key", help="client private key (PEM)")
     score.set_defaults(func=_score)
+
+    health = sub.add_parser("health", help="ask a service's grpc.health.v1 status; exit 0 only when SERVING (container health checks)")
+    health.add_argument("address", help="HOST:PORT of the service")
+    health.add_argument("--service", default="", help="a full service name, e.g. verity.v1.Verifier (default: the whole server)")
+    health.add_argument("--timeout-s", type=float, default=2.0, help="how long to wait for the answer")
+    health.set_defaults(func=_health)
 
     ev = sub.add_parser("eval", help="evaluate a checkpoint on a held-out JSONL/Parquet file")
     ev.add_argument("--checkpoint", required=True, help="a checkpoint dir (or a run dir: its newest checkpoint)")

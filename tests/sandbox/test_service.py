@@ -10,7 +10,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from rewards.local import wait_healthy
+from rewards.health import wait_healthy
 from tests.conftest import SLOTS, UID_BASE
 from verity.v1 import sandbox_pb2 as pb
 from verity.v1 import sandbox_pb2_grpc as pb_grpc
