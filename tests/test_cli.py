@@ -112,3 +112,16 @@ def test_serve_refuses_a_port_in_use():
         result = run_verity("serve", "math", "--host", "127.0.0.1", "--port", port, "--workers", "1", timeout=60)
     assert result.returncode != 0
     assert "in use" in result.stderr
+
+
+def test_health_exits_zero_only_for_a_serving_service(math_server):
+    serving = run_verity("health", math_server.address)
+    named = run_verity("health", math_server.address, "--service", "verity.v1.Verifier")
+    unknown = run_verity("health", math_server.address, "--service", "no.such.Service")
+    with LocalServices(["telecom"]) as endpoints:
+        address = endpoints["telecom"][0]
+    gone = run_verity("health", address, "--timeout-s", "1")  # its server has stopped
+    assert (serving.returncode, serving.stdout.split()[-1]) == (0, "SERVING")
+    assert (named.returncode, named.stdout.split()[-1]) == (0, "SERVING")
+    assert (unknown.returncode, unknown.stdout.split()[-1]) == (1, "NOT_FOUND")
+    assert (gone.returncode, gone.stdout.split()[-1]) == (1, "UNREACHABLE")
