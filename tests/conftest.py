@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import os
 import secrets
 import subprocess
@@ -11,15 +12,26 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import pytest
 
-from rewards.host import serve_verifier
 from rewards.health import wait_healthy
+from rewards.host import serve_verifier
 from rewards.math.service import MathVerifier
 from verity.v1 import sandbox_pb2 as pb
 from verity.v1 import sandbox_pb2_grpc as pb_grpc
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(relative_path: str, module_name: str):
+    """A repository script that is not in a package (proto/generate.py, compose/build.py), as a module."""
+    spec = importlib.util.spec_from_file_location(module_name, ROOT / relative_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class ServerThread:

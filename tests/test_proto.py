@@ -1,16 +1,10 @@
 """The committed gRPC/protobuf modules are exactly what proto/generate.py produces."""
 
-import importlib.util
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT, load_script
 
 
 def load_generator():
-    spec = importlib.util.spec_from_file_location("proto_generate", ROOT / "proto" / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("proto/generate.py", "proto_generate")
 
 
 def test_generated_code_is_up_to_date(tmp_path):

@@ -4,7 +4,6 @@ compose project that is torn down, volumes included, after the group."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -14,18 +13,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import ROOT, load_script
 
-
-def _load_build_script():
-    """compose/build.py (a script, not a package): the images are built as a user builds them."""
-    spec = importlib.util.spec_from_file_location("compose_build", ROOT / "compose" / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-build = _load_build_script()
+build = load_script("compose/build.py", "compose_build")  # the images are built as a user builds them
 
 PROJECT = "verity-test"  # apart from a user's own "verity" stack on the same engine
 APT_PACKAGES = {"dockerd": "docker.io", "docker-compose": "docker-compose", "debootstrap": "debootstrap", "apparmor_parser": "apparmor"}
@@ -108,7 +98,7 @@ def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return result
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Stack:
     """Engine up, images built FROM verity-base:bookworm, and everything of the project removed afterwards."""
     daemon = ensure_engine(tmp_path_factory.mktemp("docker"))
