@@ -115,11 +115,12 @@ def main(argv: list[str] | None = None) -> int:
         check_python(base_image)
         if not args.skip_wheels:
             build_wheelhouse()
-        run([*compose_command(), "-f", str(COMPOSE_FILE), "build"], env=compose_env(base_image))
+        compose = compose_command()
+        run([*compose, "-f", str(COMPOSE_FILE), "build"], env=compose_env(base_image))
     except BuildError as e:
         print(f"compose/build.py: {e}", file=sys.stderr)
         return 1
-    print(f"built the stack's images FROM {base_image}; start it with BASE_IMAGE={base_image} and: {' '.join(compose_command())} -f compose/docker-compose.yml up", file=sys.stderr)
+    print(f"built the stack's images FROM {base_image}; start it with BASE_IMAGE={base_image} and: {' '.join(compose)} -f compose/docker-compose.yml up", file=sys.stderr)
     return 0
 
 

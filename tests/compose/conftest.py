@@ -64,14 +64,14 @@ class Stack:
             raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
         return result
 
-    def container(self, service: str) -> str:
-        """The id of the service's (first) container."""
-        ids = self.compose("ps", "-q", service).stdout.split()
-        assert ids, f"no container for {service}"
-        return ids[0]
-
     def containers(self, service: str) -> list[str]:
         return self.compose("ps", "-q", service).stdout.split()
+
+    def container(self, service: str) -> str:
+        """The id of the service's (first) container."""
+        ids = self.containers(service)
+        assert ids, f"no container for {service}"
+        return ids[0]
 
     def wait_healthy(self, service: str, timeout_s: float = 180) -> None:
         deadline = time.monotonic() + timeout_s
