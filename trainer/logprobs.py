@@ -1,7 +1,8 @@
 """Per-token log-probs of response tokens from one forward pass.
 
-The decoder runs on the whole sequence (rows of very different lengths in separate calls, so
-little of it is padding), but the LM head only on the positions that predict a response token, and
+The decoder runs once on each distinct prompt and then on the responses (rows of very different
+lengths in separate calls, so little of it is padding), the LM head only on the positions that
+predict a response token, and
 log pi(y) = z[y] - logsumexp(z) is taken with a gather: no full log-softmax copy of [tokens, vocab]
 is kept. Logits are divided by the sampling temperature first. The same
 logits give, on request, what the algorithms need: the RLPT-renormalized log-probs, sum pi^2 (OTB),
@@ -14,6 +15,9 @@ import math
 from dataclasses import dataclass, replace
 
 import torch
+from transformers import DynamicCache
+
+from trainer.shared_prompts import DistinctPrompts
 
 
 @dataclass
@@ -106,20 +110,44 @@ def length_chunks(lengths: list[int], min_saving: float = 0.05) -> list[list[int
 
 def predicting_hidden(model, batch: TokenBatch) -> torch.Tensor:
     """[tokens, hidden]: the decoder's last hidden state at each position that predicts a response
-    token, tokens in row-major order of ``batch.response_mask()``. The decoder runs once per chunk
-    of similar-length rows (``length_chunks``); results equal one padded call's."""
+    token, tokens in row-major order of ``batch.response_mask()``.
+
+    Rows that share a prompt (a GRPO group) share its forward pass: the decoder runs once on each
+    distinct prompt (left-padded, keeping its KV cache), then on the responses, in chunks of similar
+    length (``length_chunks``), each row attending to its prompt's cached keys and values. The
+    result, and its gradient (the prompt's activations collect the gradient of every row), equal
+    one padded call on the full rows; the decoder sees prompt + sum of responses tokens instead of
+    rows x (prompt + response).
+    """
     decoder = model.get_decoder()
+    prompts = DistinctPrompts.of([batch.input_ids[i, :start].tolist() for i, start in enumerate(batch.response_start.tolist())], pad_id=0)
+    out = decoder(input_ids=prompts.input_ids, attention_mask=prompts.attention_mask, position_ids=prompts.position_ids, use_cache=True)
+    prompt_kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]  # [distinct, heads, width, head_dim] each
+    last = out.last_hidden_state[:, -1]  # [distinct, hidden]: predicts each response's first token
     mask = batch.response_mask().bool()  # [batch, max_response]
     token_index = torch.zeros(mask.shape, dtype=torch.long)  # [batch, max_response]
     token_index[mask] = torch.arange(int(mask.sum()))
+    responses = batch.response_ids()  # [batch, max_response]
     parts, order = [], []
-    for chunk in length_chunks((batch.response_start + batch.response_len).tolist()):
+    for chunk in length_chunks(batch.response_len.tolist()):
         index = torch.tensor(chunk)  # [chunk]
-        sub = batch.slice(index)
-        position_ids = (sub.attention_mask.cumsum(-1) - 1).clamp(min=0)  # [chunk, width]
-        hidden = decoder(input_ids=sub.input_ids, attention_mask=sub.attention_mask, position_ids=position_ids).last_hidden_state  # [chunk, width, hidden]
-        r, c = sub.response_mask().bool().nonzero(as_tuple=True)  # [chunk tokens] each
-        parts.append(hidden[r, sub.response_start[r] + c - 1])  # [chunk tokens, hidden]
+        of = prompts.row_prompt[index]  # [chunk]
+        n = int(batch.response_len[index].max())
+        cols = torch.arange(n)  # [n]
+        valid = cols[None, :] < batch.response_len[index][:, None]  # [chunk, n]
+        hidden = last[of][:, None]  # [chunk, 1, hidden]: predicts token 0
+        if n > 1:  # the last response token predicts nothing: feed tokens 0 .. n-2
+            cache = DynamicCache([(k[of], v[of]) for k, v in prompt_kv], config=model.config)
+            after = decoder(
+                input_ids=responses[index, : n - 1],
+                attention_mask=torch.cat([prompts.attention_mask[of], valid[:, :-1].long()], dim=1),  # [chunk, width + n - 1]
+                position_ids=batch.response_start[index][:, None] + cols[None, :-1],  # [chunk, n - 1]
+                past_key_values=cache,
+                use_cache=True,
+            ).last_hidden_state  # [chunk, n - 1, hidden]
+            hidden = torch.cat([hidden, after], dim=1)  # [chunk, n, hidden]: position t predicts token t
+        r, c = valid.nonzero(as_tuple=True)  # [chunk tokens] each
+        parts.append(hidden[r, c])  # [chunk tokens, hidden]
         order.append(token_index[index[r], c])  # [chunk tokens]: their places in the batch's order
     return torch.cat(parts)[torch.cat(order).argsort()]
 

@@ -68,6 +68,25 @@ class Plan:
     filtered: int = 0  # samples dropped by DASH's or the overlong filter
 
 
+def micro_batches(group_ids: torch.Tensor, lengths: torch.Tensor, rows: list[int], size: int, whole_groups: bool) -> list[torch.Tensor]:
+    """The ``rows`` to train on, as micro-batches of up to ``size`` row indices: a group's rows
+    together (they share the prompt's forward pass), groups of similar response lengths together
+    (``lengths``: [batch]). A group larger than ``size`` is split, unless ``whole_groups`` (then its
+    micro-batch may exceed the size)."""
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in rows:
+        groups[int(group_ids[i])].append(i)
+    step = {g: len(members) if whole_groups else size for g, members in groups.items()}
+    units = [members[k : k + step[g]] for g, members in groups.items() for k in range(0, len(members), step[g])]
+    micro: list[list[int]] = []
+    for members in sorted(units, key=lambda members: -max(int(lengths[i]) for i in members)):
+        if micro and len(micro[-1]) + len(members) <= size:
+            micro[-1].extend(members)
+        else:
+            micro.append(list(members))
+    return [torch.tensor(m) for m in micro]
+
+
 class Trainer:
     def __init__(self, cfg: Config, model, tokenizer, engine: RolloutEngine, score: Scorer, train: list[Sample], test: list[Sample], ref_model=None, console: Console | None = None):
         self.cfg, self.model, self.tokenizer, self.engine, self.score = cfg, model, tokenizer, engine, score
@@ -204,7 +223,7 @@ class Trainer:
         exact_skip = cfg.train.skip_zero_advantage and alg.kl_coef == 0 and alg.updates_per_batch == 1
         zero = self._provably_zero(exp, advantages) if exact_skip else torch.zeros(len(exp), dtype=torch.bool)
         rows = (keep & ~zero).nonzero().squeeze(1).tolist()
-        plan = Plan(exp, self._micro_batches(exp, rows, whole_groups=estimator.needs_policy_stats), counts, advantages, skipped=int((keep & zero).sum()), filtered=int((~keep).sum()))
+        plan = Plan(exp, micro_batches(exp.group_ids, exp.tokens.response_len, rows, cfg.train.micro_batch_size, whole_groups=estimator.needs_policy_stats), counts, advantages, skipped=int((keep & zero).sum()), filtered=int((~keep).sum()))
         if alg.needs_recompute:
             with torch.no_grad():
                 plan.old = [self._forward(exp.slice(idx), with_entropy=False) for idx in plan.micro]
@@ -217,23 +236,6 @@ class Trainer:
         if advantages is not None:
             return (advantages == 0).all(-1)
         return ~informative_groups(exp.rewards, exp.group_ids) & (exp.rewards == 0)
-
-    def _micro_batches(self, exp: Experience, rows: list[int], whole_groups: bool) -> list[torch.Tensor]:
-        """Micro-batches of similar lengths, up to train.micro_batch_size rows; with ``whole_groups``
-        every group stays in one micro-batch (which may then exceed the size)."""
-        size = self.cfg.train.micro_batch_size
-        lengths = exp.tokens.response_len
-        units: dict[int, list[int]] = defaultdict(list)
-        for i in rows:
-            units[int(exp.group_ids[i]) if whole_groups else i].append(i)
-        ordered = sorted(units.values(), key=lambda members: -max(int(lengths[i]) for i in members))
-        micro: list[list[int]] = []
-        for members in ordered:
-            if micro and len(micro[-1]) + len(members) <= size:
-                micro[-1].extend(members)
-            else:
-                micro.append(list(members))
-        return [torch.tensor(m) for m in micro]
 
     # ---- 4: forward, advantages, loss, backward ----------------------------------------------
     def _forward(self, sub: Experience, with_entropy: bool) -> LogprobOutput:

@@ -154,15 +154,16 @@ def test_dash_filtered_samples_get_no_forward_or_backward_pass(policy, tmp_path)
     model, tokenizer = policy
     rewards = [_score(s).reward for s in _samples(cfg, train, tokenizer, rollouts)]
     groups = [rewards[k : k + 4] for k in range(0, 16, 4)]
-    kept_rows = sum(4 for g in groups if len(set(g)) > 1)
+    kept = [i for i in range(16) if len(set(groups[i // 4])) > 1]
+    kept_rows = len(kept)
     assert kept_rows < 16, "the recorded step has no group to filter"
-    seen = []
-    handle = model.get_decoder().register_forward_pre_hook(lambda module, args, kwargs: seen.append(kwargs["input_ids"].shape[0]), with_kwargs=True)
+    seen = []  # tokens reaching the LM head, per call
+    handle = model.get_output_embeddings().register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[0]))
     try:
         grads, metrics, _ = step_gradient(policy, cfg, train, rollouts)
     finally:
         handle.remove()
-    assert sum(seen) == kept_rows  # the decoder saw exactly the kept samples, once (forward with backward)
+    assert sum(seen) == sum(len(rollouts[i].response_ids) for i in kept)  # exactly the kept samples' tokens, once (forward with backward)
     assert metrics["dash/filtered_fraction"] == pytest.approx(1 - kept_rows / 16)
     assert metrics["train/sequences_trained"] == kept_rows
 

@@ -140,3 +140,24 @@ def test_dapo_dynamic_sampling_stops_at_its_cap():
     sums = defaultdict(float)
     assert collector.collect(collector.sampler.next_batch(2), sums) is None  # nothing with a signal: no update
     assert engine.calls == [8, 8, 8] and sums["dapo/sampling_rounds"] == 2 and sums["dapo/groups_kept"] == 0
+
+
+def test_micro_batches_keep_groups_together_within_the_size():
+    from trainer.loop import micro_batches
+
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(100):
+        group_size = int(torch.randint(1, 9, (1,), generator=gen))
+        groups = int(torch.randint(1, 9, (1,), generator=gen))
+        size = int(torch.randint(1, 17, (1,), generator=gen))
+        group_ids = torch.arange(groups).repeat_interleave(group_size)
+        lengths = torch.randint(1, 40, (len(group_ids),), generator=gen)
+        rows = [i for i in range(len(group_ids)) if torch.rand(1, generator=gen) < 0.7]
+        for whole in (False, True):
+            micro = micro_batches(group_ids, lengths, rows, size, whole_groups=whole)
+            assert sorted(int(i) for m in micro for i in m) == rows
+            for m in micro:
+                assert len(m) <= (max(size, group_size) if whole else size)
+            per_group = {int(g): {j for j, m in enumerate(micro) if any(group_ids[int(i)] == g for i in m)} for g in group_ids[rows].tolist()}
+            if whole or group_size <= size:  # a group is split only when it does not fit
+                assert all(len(where) == 1 for where in per_group.values())

@@ -129,3 +129,66 @@ def test_greedy_generation_is_deterministic(tiny):
 def test_response_ids_are_the_right_padded_responses():
     batch = TokenBatch.build([[1, 2, 3, 4], [1]], [[5], [6, 7]], pad_id=0)
     assert batch.response_ids().tolist() == [[5, 0], [6, 7]]
+
+
+def test_shared_prompt_forward_gives_the_full_rows_values_and_gradients(tiny):
+    """Groups of rows repeating a prompt, responses of 1 to 9 tokens: log-probs and every
+    parameter's gradient equal those of each full row through the model on its own (float64; Llama's
+    RMSNorm computes in float32 whatever the dtype, so sums taken in another order differ at that
+    precision)."""
+    gen = torch.Generator().manual_seed(3)
+    prompts = [[1, 5, 6], [1, 9], [1, 3, 3, 3, 7]]
+    rows_prompts, rows_responses = [], []
+    for p in prompts:
+        for _ in range(4):
+            rows_prompts.append(p)
+            rows_responses.append(torch.randint(3, 64, (int(torch.randint(1, 10, (1,), generator=gen)),), generator=gen).tolist())
+    rows_responses[0] = [40]  # a one-token response predicts from the prompt's last position only
+    weights = torch.rand((len(rows_prompts), 9), generator=gen, dtype=torch.float64)
+    batch = TokenBatch.build(rows_prompts, rows_responses, pad_id=0)
+    out = response_logprobs(tiny, batch, 0.8)
+    (out.logp * weights[:, : batch.max_response]).sum().backward()
+    grads = {n: p.grad.clone() for n, p in tiny.named_parameters()}
+    tiny.zero_grad(set_to_none=True)
+    total = 0
+    for i, (p, r) in enumerate(zip(rows_prompts, rows_responses)):
+        logits = tiny(torch.tensor([p + r])).logits[0, len(p) - 1 : -1] / 0.8  # [resp, vocab]
+        ref = torch.log_softmax(logits, -1).gather(1, torch.tensor(r)[:, None]).squeeze(1)  # [resp]
+        assert torch.allclose(out.logp[i, : len(r)].detach(), ref.detach(), rtol=1e-9, atol=1e-11)
+        total = total + (ref * weights[i, : len(r)]).sum()
+    total.backward()
+    for name, param in tiny.named_parameters():
+        assert (grads[name] - param.grad).norm() <= 1e-5 * param.grad.norm(), name
+    tiny.zero_grad(set_to_none=True)
+
+
+def test_a_shared_prompt_goes_through_the_decoder_once(tiny):
+    prompts = [[1, 5, 6, 7, 8, 9]] * 4 + [[1, 2, 3, 4, 5, 6, 7]] * 4
+    responses = [[10, 11, 12]] * 8
+    seen = []  # (rows, tokens) of each decoder call
+    handle = tiny.get_decoder().register_forward_pre_hook(lambda module, args, kwargs: seen.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True)
+    try:
+        with torch.no_grad():
+            predicting_hidden(tiny, TokenBatch.build(prompts, responses, pad_id=0))
+    finally:
+        handle.remove()
+    assert seen[0] == (2, 7)  # the two distinct prompts, left-padded to the longer
+    assert seen[1:] == [(8, 2)]  # then every row's response tokens but the last, after its cached prompt
+
+
+def test_hf_engine_prefills_each_distinct_prompt_once_and_drops_finished_rows(tiny):
+    calls = []  # rows of each model call
+    handle = tiny.register_forward_pre_hook(lambda module, args, kwargs: calls.append(kwargs["input_ids"].shape), with_kwargs=True)
+    torch.manual_seed(0)
+    try:
+        rollouts = HFEngine(tiny, TinyTokenizer()).generate([[1, 5, 6]] * 8 + [[1, 7]] * 8, SamplingParams(40, temperature=2.0))
+    finally:
+        handle.remove()
+    assert tuple(calls[0]) == (2, 3)  # one prefill over the two distinct prompts
+    rows = [c[0] for c in calls[1:]]
+    assert all(c[1] == 1 for c in calls[1:]) and rows == sorted(rows, reverse=True)  # one token per call, never more rows
+    lengths = sorted((len(r.response_ids) for r in rollouts), reverse=True)
+    assert lengths[-1] < 40, "no response ended early: the check would be empty"
+    # Decode call t (t = 1, 2, ...) holds exactly the rows whose response is longer than t tokens.
+    assert rows == [sum(n > t for n in lengths) for t in range(1, len(rows) + 1)]
+    assert len(rows) == lengths[0] - 1

@@ -1,61 +1,36 @@
-"""The ``hf`` engine: batched ``transformers`` generate on the policy model itself (no weight sync).
+"""The ``hf`` engine: batched sampling with a ``transformers`` model, the policy itself (no weight sync).
 
-Sampling log-probs (and, on request, the top-K ids and log-probs) are recorded by a logits processor
-placed after temperature / top-k / top-p, so they are exactly those of the distribution each token
-was drawn from. It keeps only the previous step's scores and their logsumexp ([batch, vocab] for one
-step), never a vocabulary-wide tensor per generated token.
+A GRPO step samples every prompt ``group_size`` times, so one call holds few distinct prompts. The
+engine runs each distinct prompt through the model once (the prefill), copies its KV cache to the
+rows that share it, and then decodes; a row leaves the batch (and its cache rows are dropped) as
+soon as it emits EOS, so the batch shrinks instead of padding finished rows to the longest one.
+Sampling applies transformers' own temperature / top-k / top-p warpers; each token's log-prob is
+read from the distribution it was drawn from, and, on request, that distribution's top-K ids and
+log-probs (O(K) per token; no vocabulary-wide tensor is kept past its step).
 """
 
 from __future__ import annotations
 
 import torch
-from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
+from transformers import LogitsProcessorList
 from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
 from trainer.rollout.base import Rollout, RolloutEngine, SamplingParams
+from trainer.shared_prompts import DistinctPrompts
 
 
-class SamplingLogprobRecorder(LogitsProcessor):
-    """Records log pi_sample(y_t) for every step: at step t+1 it sees y_t in ``input_ids``.
-
-    With ``topk`` > 0 it also keeps, per step, the top-K ids and log-probs of the sampling
-    distribution ([batch, K] each: O(K) per token), forcing the sampled token in once it is known.
-    """
-
-    def __init__(self, topk: int = 0) -> None:
-        self.topk = topk
-        self.logprobs: list[torch.Tensor] = []  # one [batch] tensor per generated token
-        self.topk_ids: list[torch.Tensor] = []  # one [batch, K] int32 tensor per generated token
-        self.topk_logprobs: list[torch.Tensor] = []  # one [batch, K] float32 tensor per generated token
-        self._scores: torch.Tensor | None = None  # [batch, vocab] of the previous step
-        self._lse: torch.Tensor | None = None  # [batch]
-
-    def _record(self, sampled: torch.Tensor) -> None:  # sampled: [batch]
-        if self._scores is None:
-            return
-        chosen = self._scores.gather(1, sampled[:, None]).squeeze(1) - self._lse  # [batch]
-        self.logprobs.append(chosen)
-        if self.topk:
-            values, ids = self._scores.topk(self.topk, dim=-1)  # [batch, K] each
-            logprobs = values - self._lse[:, None]  # [batch, K]
-            absent = ~(ids == sampled[:, None]).any(-1)  # [batch]
-            ids[absent, -1] = sampled[absent]
-            logprobs[absent, -1] = chosen[absent]
-            self.topk_ids.append(ids.to(torch.int32))
-            self.topk_logprobs.append(logprobs.float())
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        self._record(input_ids[:, -1])
-        self._scores, self._lse = scores, torch.logsumexp(scores, dim=-1)
-        return scores
-
-    def finish(self, last_tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """Record the last step; log-probs [batch, new], and top-K ids and log-probs [batch, new, K] or None."""
-        self._record(last_tokens)
-        self._scores = self._lse = None
-        if not self.topk:
-            return torch.stack(self.logprobs, dim=1), None, None
-        return torch.stack(self.logprobs, dim=1), torch.stack(self.topk_ids, dim=1), torch.stack(self.topk_logprobs, dim=1)
+def warpers(params: SamplingParams) -> LogitsProcessorList:
+    """transformers' logits warpers for temperature, top-k and top-p, in generate's order."""
+    out = LogitsProcessorList()
+    if params.greedy:
+        return out
+    if params.temperature != 1.0:
+        out.append(TemperatureLogitsWarper(params.temperature))
+    if params.top_k > 0:
+        out.append(TopKLogitsWarper(params.top_k))
+    if params.top_p < 1.0:
+        out.append(TopPLogitsWarper(params.top_p))
+    return out
 
 
 class HFEngine(RolloutEngine):
@@ -63,7 +38,7 @@ class HFEngine(RolloutEngine):
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
-        self.eos_ids = set(_as_list(model.generation_config.eos_token_id) or [tokenizer.eos_token_id])
+        self.eos_ids = torch.tensor(sorted(set(_as_list(model.generation_config.eos_token_id) or [tokenizer.eos_token_id])))
 
     @torch.no_grad()
     def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[Rollout]:
@@ -78,39 +53,56 @@ class HFEngine(RolloutEngine):
             self.model.train(was_training)
 
     def _generate_batch(self, prompts: list[list[int]], params: SamplingParams) -> list[Rollout]:
-        pad = self.tokenizer.pad_token_id
-        width = max(len(p) for p in prompts)
-        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])  # [batch, width], left-padded
-        attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])  # [batch, width]
-        # Sampling uses our own warpers (below) so that the recorder sees their output: turn HF's off.
-        warpers_off = {} if params.greedy else {"temperature": 1.0, "top_k": 0, "top_p": 1.0}
-        config = GenerationConfig(max_new_tokens=params.max_new_tokens, do_sample=not params.greedy, pad_token_id=pad, eos_token_id=sorted(self.eos_ids), **warpers_off)
-        recorder = SamplingLogprobRecorder(0 if params.greedy else params.topk_logprobs)
-        processors = LogitsProcessorList()
-        if not params.greedy:
-            if params.temperature != 1.0:
-                processors.append(TemperatureLogitsWarper(params.temperature))
-            if params.top_k > 0:
-                processors.append(TopKLogitsWarper(params.top_k))
-            if params.top_p < 1.0:
-                processors.append(TopPLogitsWarper(params.top_p))
-        processors.append(recorder)
-        sequences = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config, logits_processor=processors)
-        new_tokens = sequences[:, width:]  # [batch, new]
-        logprobs, topk_ids, topk_logprobs = recorder.finish(new_tokens[:, -1])  # [batch, new], [batch, new, K] x2
-        rollouts = []
-        for i, prompt in enumerate(prompts):
-            tokens = new_tokens[i].tolist()
-            n, finished = self._response_length(tokens)
-            rollouts.append(Rollout(prompt, tokens[:n], logprobs[i, :n].tolist(), finished, topk_ids[i, :n].clone() if topk_ids is not None else None, topk_logprobs[i, :n].clone() if topk_logprobs is not None else None))
-        return rollouts
-
-    def _response_length(self, tokens: list[int]) -> tuple[int, bool]:
-        """Length up to the first EOS (kept) and whether there was one; what follows is padding."""
-        for t, tok in enumerate(tokens):
-            if tok in self.eos_ids:
-                return t + 1, True
-        return len(tokens), False
+        rows = len(prompts)
+        prefix = DistinctPrompts.of(prompts, self.tokenizer.pad_token_id)
+        out = self.model(input_ids=prefix.input_ids, attention_mask=prefix.attention_mask, position_ids=prefix.position_ids, use_cache=True, logits_to_keep=1)
+        cache = out.past_key_values
+        cache.batch_select_indices(prefix.row_prompt)  # each row gets its prompt's keys and values
+        logits = out.logits[prefix.row_prompt, -1]  # [rows, vocab]
+        attn = prefix.attention_mask[prefix.row_prompt]  # [rows, width]
+        next_position = prefix.lengths()  # [rows]
+        process = warpers(params)
+        k = 0 if params.greedy else params.topk_logprobs
+        tokens = torch.zeros((rows, params.max_new_tokens), dtype=torch.long)  # [rows, new]
+        logprobs = torch.zeros((rows, params.max_new_tokens))  # [rows, new]
+        topk_ids = torch.zeros((rows, params.max_new_tokens, k), dtype=torch.int32)  # [rows, new, K]
+        topk_logprobs = torch.zeros((rows, params.max_new_tokens, k))  # [rows, new, K]
+        length = torch.full((rows,), params.max_new_tokens)  # [rows]
+        active = torch.arange(rows)  # [active]: the rows still decoding
+        for t in range(params.max_new_tokens):
+            scores = process(None, logits.float())  # [active, vocab]
+            token = scores.argmax(-1) if params.greedy else torch.multinomial(torch.softmax(scores, -1), 1).squeeze(1)  # [active]
+            lse = torch.logsumexp(scores, -1)  # [active]
+            chosen = scores.gather(1, token[:, None]).squeeze(1) - lse  # [active]
+            tokens[active, t], logprobs[active, t] = token, chosen
+            if k:
+                values, top = scores.topk(k, dim=-1)  # [active, K] each
+                values = values - lse[:, None]
+                absent = ~(top == token[:, None]).any(-1)  # the sampled token replaces the K-th when absent
+                top[absent, -1], values[absent, -1] = token[absent], chosen[absent]
+                topk_ids[active, t], topk_logprobs[active, t] = top.to(torch.int32), values
+            ended = torch.isin(token, self.eos_ids)  # [active]
+            length[active[ended]] = t + 1
+            if t + 1 == params.max_new_tokens or bool(ended.all()):
+                break
+            if bool(ended.any()):  # finished rows leave the batch and the cache
+                keep = (~ended).nonzero().squeeze(1)  # [still active]
+                cache.batch_select_indices(keep)
+                active, token, attn = active[keep], token[keep], attn[keep]
+            attn = torch.cat([attn, torch.ones((len(active), 1), dtype=attn.dtype)], dim=1)  # [active, width + t + 1]
+            position = (next_position[active] + t)[:, None]  # [active, 1]
+            logits = self.model(input_ids=token[:, None], attention_mask=attn, position_ids=position, past_key_values=cache, use_cache=True).logits[:, -1]
+        return [
+            Rollout(
+                prompt,
+                tokens[i, : length[i]].tolist(),
+                logprobs[i, : length[i]].tolist(),
+                bool(torch.isin(tokens[i, length[i] - 1], self.eos_ids)),
+                topk_ids[i, : length[i]].clone() if k else None,
+                topk_logprobs[i, : length[i]].clone() if k else None,
+            )
+            for i, prompt in enumerate(prompts)
+        ]
 
 
 def _as_list(x) -> list[int] | None:
