@@ -30,6 +30,7 @@ def load_script(relative_path: str, module_name: str):
     """A repository script that is not in a package (proto/generate.py, compose/build.py), as a module."""
     spec = importlib.util.spec_from_file_location(module_name, ROOT / relative_path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 

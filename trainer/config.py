@@ -64,7 +64,7 @@ class VLLMConfig(Section):
 
 
 class RolloutConfig(Section):
-    engine: Literal["hf", "vllm"] = Field("hf", description="Rollout engine: `hf` (transformers generate on the policy itself) or `vllm` (an in-process vLLM engine, weights synced from the trainer in memory after every optimizer step).")
+    engine: Literal["hf", "vllm"] = Field("hf", description="Rollout engine: `hf` (sampling with the transformers model itself: each distinct prompt prefilled once, finished rows leave the batch) or `vllm` (an in-process vLLM engine, weights synced from the trainer in memory after every optimizer step).")
     vllm: VLLMConfig = Field(default_factory=VLLMConfig, description="Options of the vllm engine.")
     prompts_per_step: int = Field(8, ge=1, description="Prompts sampled per optimizer step.")
     group_size: int = Field(8, ge=1, description="Responses per prompt (N, the GRPO group).")
