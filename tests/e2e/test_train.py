@@ -89,7 +89,10 @@ def test_resume_continues_exactly(tmp_path):
     train_main(None, [*common, "train.steps=2", f"train.output_dir={split}"], resume="auto")
     a = load_model(str(straight / "checkpoints" / "step-000002" / "model")).state_dict()
     b = load_model(str(split / "checkpoints" / "step-000002" / "model")).state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    # Equal up to a few float32 roundings (the shared-prompt backward is not bitwise reproducible
+    # between a fresh and a continuing process; up to 1.1e-7 seen): an optimizer restored with the
+    # wrong step count alone would move weights by about 2.6e-6 here (a quarter of lr = 1e-5).
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6
     ra, rb = metrics(straight), metrics(split)
     assert [r["step"] for r in rb] == [1, 2]
     assert ra[1]["reward/mean"] == rb[1]["reward/mean"] and ra[1]["tokens/generated"] == rb[1]["tokens/generated"]
