@@ -39,15 +39,17 @@ from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn  # noqa: E402
 
 from rewards.math.check import check_one  # noqa: E402
+from trainer.algorithms.dapo import informative_groups  # noqa: E402
 from trainer.algorithms.grpo import normalized_outcome_advantage  # noqa: E402
 from trainer.data.arithmetic import arithmetic_splits  # noqa: E402
 from trainer.data.sampler import EpochSampler  # noqa: E402
 from trainer.logprobs import TokenBatch, response_logprobs  # noqa: E402
 from trainer.loop import micro_batches  # noqa: E402
 from trainer.model import load_model, load_tokenizer  # noqa: E402
-from trainer.rollout.base import Rollout, SamplingParams  # noqa: E402
+from trainer.rollout.base import Rollout, SamplingParams, response_length  # noqa: E402
 from trainer.rollout.hf import HFEngine  # noqa: E402
 from trainer.scoring import encode_prompt  # noqa: E402
+from trainer.shared_prompts import left_pad  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "smollm2-135m-instruct"
@@ -83,15 +85,12 @@ def verity_logprobs(model, batch: TokenBatch) -> torch.Tensor:
 
 def transformers_generate(model, tokenizer, prompts: list[list[int]]) -> list[int]:
     """Response lengths (up to the first EOS) from transformers' generate, sampling at temperature 1."""
-    pad = tokenizer.pad_token_id
-    width = max(len(p) for p in prompts)
-    ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])  # [rows, width]
-    attn = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])  # [rows, width]
+    ids, attn = left_pad(prompts, tokenizer.pad_token_id)  # [rows, width] each
     with torch.no_grad():
-        out = model.generate(input_ids=ids, attention_mask=attn, do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=MAX_NEW, pad_token_id=pad)
+        out = model.generate(input_ids=ids, attention_mask=attn, do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=MAX_NEW, pad_token_id=tokenizer.pad_token_id)
     eos = model.generation_config.eos_token_id
     eos = set(eos if isinstance(eos, list) else [eos])
-    return [next((t + 1 for t, tok in enumerate(row) if tok in eos), len(row)) for row in out[:, width:].tolist()]
+    return [response_length(row, eos) for row in out[:, ids.shape[1] :].tolist()]
 
 
 class Step:
@@ -109,7 +108,7 @@ class Step:
         self.group_ids = torch.arange(PROMPTS).repeat_interleave(GROUP)  # [rows]
         self.advantages = normalized_outcome_advantage(rewards, self.group_ids, 1e-6)  # [rows]
         self.batch = TokenBatch.build(self.prompts, [r.response_ids for r in self.rollouts], tokenizer.pad_token_id)
-        self.informative = (self.advantages != 0).nonzero().squeeze(1).tolist()
+        self.informative = informative_groups(rewards, self.group_ids).nonzero().squeeze(1).tolist()
         self.reward_mean = float(rewards.mean())
 
 

@@ -25,6 +25,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback  #
 from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
 from rewards.math.check import check_one  # noqa: E402
+from trainer.rollout.base import response_length  # noqa: E402
+from trainer.shared_prompts import left_pad  # noqa: E402
 
 
 def correct(text: str, answer: str) -> float:
@@ -34,14 +36,6 @@ def correct(text: str, answer: str) -> float:
 def reward(completions, answer, **_) -> list[float]:
     """1 when the completion's final answer equals the reference (verity's math check), else 0."""
     return [correct(c[-1]["content"] if isinstance(c, list) else c, a) for c, a in zip(completions, answer)]
-
-
-def response_length(new_tokens: list[int], eos: set[int]) -> int:
-    """Tokens up to and including the first EOS (what verity counts as generated)."""
-    for t, tok in enumerate(new_tokens):
-        if tok in eos:
-            return t + 1
-    return len(new_tokens)
 
 
 class GenerationClock:
@@ -65,12 +59,9 @@ def heldout_accuracy(model, tokenizer, prompts: list[list[int]], answers: list[s
     """Greedy decoding of every held-out prompt in one left-padded batch, scored by the math check."""
     was_training = model.training
     model.eval()
-    pad = tokenizer.pad_token_id
-    width = max(len(p) for p in prompts)
-    ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])  # [test, width]
-    attn = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])  # [test, width]
-    out = generate(input_ids=ids, attention_mask=attn, do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=pad)
-    texts = tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
+    ids, attn = left_pad(prompts, tokenizer.pad_token_id)  # [test, width] each
+    out = generate(input_ids=ids, attention_mask=attn, do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id)
+    texts = tokenizer.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True)
     model.train(was_training)
     return sum(correct(t, a) for t, a in zip(texts, answers)) / len(answers)
 

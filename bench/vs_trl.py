@@ -198,10 +198,10 @@ def report(args, verity: Run, trl: Run, command: str) -> str:
         "| step | verity | TRL |",
         "| --- | --- | --- |",
     ]
-    v_curve, t_curve = dict(zip((e["step"] for e in verity.evals), verity.curve())), dict(zip((e["step"] for e in trl.evals), trl.curve()))
-    for step in sorted(set(v_curve) | set(t_curve)):
-        cell = lambda c: f"{c[step][1]:.1%} ({c[step][0]:.0f} s)" if step in c else ""  # noqa: E731
-        lines.append(f"| {step} | {cell(v_curve)} | {cell(t_curve)} |")
+    curves = [{e["step"]: point for e, point in zip(run.evals, run.curve())} for run in (verity, trl)]
+    for step in sorted(set(curves[0]) | set(curves[1])):
+        cells = [f"{c[step][1]:.1%} ({c[step][0]:.0f} s)" if step in c else "" for c in curves]
+        lines.append(f"| {step} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines) + "\n"
 
 

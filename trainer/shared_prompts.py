@@ -11,6 +11,14 @@ from dataclasses import dataclass
 import torch
 
 
+def left_pad(prompts: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids and attention mask ([rows, width] long each), every prompt ending in the last column."""
+    width = max(len(p) for p in prompts)
+    ids = torch.tensor([[pad_id] * (width - len(p)) + list(p) for p in prompts])
+    attn = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    return ids, attn
+
+
 @dataclass
 class DistinctPrompts:
     input_ids: torch.Tensor  # [distinct, width] long, left-padded
@@ -23,9 +31,7 @@ class DistinctPrompts:
         """The distinct prompts of ``prompts`` (one per row), in first-seen order."""
         index: dict[tuple[int, ...], int] = {}
         row_prompt = torch.tensor([index.setdefault(tuple(p), len(index)) for p in prompts])
-        width = max(len(p) for p in index)
-        ids = torch.tensor([[pad_id] * (width - len(p)) + list(p) for p in index])
-        attn = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in index])
+        ids, attn = left_pad(list(index), pad_id)
         return DistinctPrompts(ids, attn, (attn.cumsum(-1) - 1).clamp(min=0), row_prompt)
 
     def lengths(self) -> torch.Tensor:

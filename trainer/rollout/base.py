@@ -44,6 +44,11 @@ class Rollout:
     topk_logprobs: torch.Tensor | None = None  # [response_len, K] float32
 
 
+def response_length(new_tokens: list[int], eos_ids: set[int]) -> int:
+    """Generated tokens up to and including the first EOS (what follows is padding)."""
+    return next((t + 1 for t, tok in enumerate(new_tokens) if tok in eos_ids), len(new_tokens))
+
+
 class RolloutEngine(ABC):
     @abstractmethod
     def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[Rollout]:
