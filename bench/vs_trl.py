@@ -5,15 +5,19 @@ math check as the reward) with the same prompts in the same order, group size, p
 max new tokens, learning rate (constant), temperature, seed, loss (token-mean over the step, no
 KL, one update per batch) and threads, one after the other on this machine; each side's held-out
 greedy accuracy on the same 64 problems is taken every ``--eval-every`` steps, outside the timed
-steps. TRL runs in its own virtual environment (made on first use, pinned to TRL 1.16 and to this
+steps. Each of ``--seeds`` is one such pair of runs (the seed sets the prompt order, the sampling
+and both sides' torch seed), so sampling luck can be told apart from method. TRL runs in its own virtual environment (made on first use, pinned to TRL 1.16 and to this
 environment's torch / transformers / accelerate / math-verify versions).
 
-Reported, as ratios verity / TRL: median seconds per step, generated tokens per second (rollout
-phase), peak resident memory (ru_maxrss of the run's process), held-out accuracy after the same
-steps, and training wall-clock to a held-out accuracy of ``--target``. Writes vs-trl.md, vs-trl.json
-and vs-trl.png (held-out accuracy against training wall-clock) to ``--out``.
+Reported, as ratios verity / TRL, each side's median over seeds of: median seconds per step,
+generated tokens per second (rollout phase), peak resident memory (ru_maxrss of the run's process)
+and training wall-clock to a held-out accuracy of ``--target``; and the mean over seeds of held-out
+accuracy after the same steps. Writes vs-trl.md, vs-trl.json and vs-trl.png (held-out accuracy
+against training wall-clock and against step, every seed) to ``--out``. ``--reuse`` keeps the runs
+already finished in ``--work`` with the same settings (a stopped benchmark goes on where it was);
+``--from-json`` only re-renders the report and plot of an earlier vs-trl.json.
 
-    python bench/vs_trl.py [--steps 16] [--eval-every 2] [--target 0.6] [--out docs/results]
+    python bench/vs_trl.py [--seeds 0 1 2] [--steps 16] [--eval-every 2] [--target 0.6] [--reuse]
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
+import math
 import os
 import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -36,7 +41,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn  # noqa: E402
 
-from trainer.config import Config  # noqa: E402
+from trainer.config import Config, load_config  # noqa: E402
 from trainer.data.arithmetic import arithmetic_splits  # noqa: E402
 from trainer.data.sampler import EpochSampler  # noqa: E402
 from trainer.model import load_tokenizer, resolve_model_path  # noqa: E402
@@ -115,8 +120,8 @@ def trl_python(venv: Path) -> Path:
 
 
 def task_spec(args, cfg: Config, work: Path) -> dict:
-    """What both sides train on: verity's sampling order of the training prompts, the tokenized
-    held-out prompts, and the shared hyperparameters (verity's defaults)."""
+    """What both sides train on: verity's sampling order of the training prompts (for ``cfg``'s
+    seed), the tokenized held-out prompts, and the shared hyperparameters (verity's defaults)."""
     a, r = cfg.data.arithmetic, cfg.rollout
     train, test = arithmetic_splits(a.low, a.high, a.test_size, a.seed)
     ordered = EpochSampler(train, cfg.train.seed).next_batch(args.steps * r.prompts_per_step)
@@ -140,112 +145,192 @@ def task_spec(args, cfg: Config, work: Path) -> dict:
     }
 
 
-def run_verity(args, work: Path) -> Run:
+def run_verity(args, seed: int, work: Path) -> Run:
     out = work / "verity"
-    overrides = [f"train.steps={args.steps}", f"eval.every={args.eval_every}", f"train.output_dir={out}", "train.checkpoint_every=0", f"train.threads={args.threads}"]
+    overrides = [f"train.seed={seed}", f"train.steps={args.steps}", f"eval.every={args.eval_every}", f"train.output_dir={out}", "train.checkpoint_every=0", f"train.threads={args.threads}"]
     console.print(f"verity train {' '.join(overrides)}")
     metrics = out / "metrics.jsonl"
     metrics.unlink(missing_ok=True)
-    rss, wall = run_process([sys.executable, "-m", "verity.cli", "train", *overrides], work / "verity.log", lambda: lines_with(metrics, '"time/step"'), args.steps, "verity")
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    rss, wall = run_process([sys.executable, "-m", "verity.cli", "train", *overrides], work / "verity.log", lambda: lines_with(metrics, '"time/step"'), args.steps, f"verity, seed {seed}")
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()]
     steps = [{k: r[k] for k in ("step", "time/step", "time/generate", "tokens/generated")} for r in rows if "time/step" in r]
     evals = [{"step": r["step"], "eval/accuracy": r["eval/accuracy"]} for r in rows if "eval/accuracy" in r]
     return Run("verity", steps, evals, rss, wall)
 
 
-def run_trl(args, spec: dict, work: Path) -> Run:
+def run_trl(args, seed: int, work: Path) -> Run:
     python = trl_python(args.trl_venv)
+    spec = task_spec(args, load_config(None, [f"train.seed={seed}"]), work)
     (work / "spec.json").write_text(json.dumps(spec))
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
     log = work / "trl.log"
-    rss, wall = run_process([str(python), str(ROOT / "bench" / "trl_worker.py"), str(work / "spec.json"), str(work / "trl.json")], log, lambda: lines_with(log, "trl step "), args.steps, "TRL", env)
+    rss, wall = run_process([str(python), str(ROOT / "bench" / "trl_worker.py"), str(work / "spec.json"), str(work / "trl.json")], log, lambda: lines_with(log, "trl step "), args.steps, f"TRL, seed {seed}", env)
     record = json.loads((work / "trl.json").read_text())
     return Run("TRL", record["steps"], record["evals"], rss, wall)
+
+
+def run_side(args, seed: int, side: str) -> Run:
+    """One side's run of one seed, or (``--reuse``) the one already finished in ``--work`` with the
+    same settings; each finished run is kept there as ``seed<N>/<side>.run.json``."""
+    work = args.work / f"seed{seed}"
+    work.mkdir(parents=True, exist_ok=True)
+    kept = work / f"{side}.run.json"
+    wanted = {"seed": seed, "steps": args.steps, "eval_every": args.eval_every, "threads": args.threads}
+    if args.reuse and kept.exists() and (record := json.loads(kept.read_text()))["settings"] == wanted:
+        console.print(f"seed {seed}: {side} run reused from {kept}")
+        return Run(**record["run"])
+    run = (run_verity if side == "verity" else run_trl)(args, seed, work)
+    kept.write_text(json.dumps({"settings": wanted, "run": asdict(run)}))
+    return run
+
+
+def median_time(values: list[float | None]) -> float | None:
+    """Median of times to the target, a run that never reached it counting as later than any; None
+    when the median run did not reach it."""
+    middle = statistics.median(math.inf if v is None else v for v in values)
+    return None if math.isinf(middle) else middle
+
+
+@dataclass
+class Comparison:
+    """Both sides' runs, one pair per seed, and what the report compares."""
+
+    settings: dict  # steps, eval_every, target, threads, cpus, command
+    seeds: list[int]
+    verity: list[Run]
+    trl: list[Run]
+
+    def sides(self) -> tuple[tuple[str, list[Run]], tuple[str, list[Run]]]:
+        return ("verity", self.verity), ("TRL", self.trl)
+
+    def to_json(self) -> dict:
+        return {"settings": self.settings, "seeds": [{"seed": s, "verity": asdict(v), "trl": asdict(t)} for s, v, t in zip(self.seeds, self.verity, self.trl)]}
+
+    @classmethod
+    def from_json(cls, record: dict) -> Comparison:
+        pairs = record["seeds"]
+        return cls(record["settings"], [p["seed"] for p in pairs], [Run(**p["verity"]) for p in pairs], [Run(**p["trl"]) for p in pairs])
+
+    def accuracy_by_step(self, runs: list[Run]) -> dict[int, list[float]]:
+        """step -> held-out accuracy of each seed's run evaluated there."""
+        table: dict[int, list[float]] = {}
+        for run in runs:
+            for e in run.evals:
+                table.setdefault(e["step"], []).append(e["eval/accuracy"])
+        return table
+
+    def headline(self) -> list[tuple[str, float | None, float | None, str]]:
+        """(measure, verity, TRL, how the value is shown): medians over seeds, accuracy a mean."""
+        s, target = self.settings, self.settings["target"]
+        measures = [
+            ("seconds per step (median)", lambda runs: statistics.median(r.median_step_s() for r in runs), "{:.1f}"),
+            ("generated tokens per second", lambda runs: statistics.median(r.tokens_per_s() for r in runs), "{:.0f}"),
+            ("peak resident memory (MB)", lambda runs: statistics.median(r.peak_rss_mb for r in runs), "{:.0f}"),
+            (f"held-out accuracy after {s['steps']} steps (mean)", lambda runs: statistics.fmean(r.final_accuracy() for r in runs), "{:.1%}"),
+            (f"training wall-clock to {target:.0%} held-out", lambda runs: median_time([r.seconds_to(target) for r in runs]), "{:.0f} s"),
+        ]
+        return [(name, of(self.verity), of(self.trl), shown) for name, of, shown in measures]
 
 
 def ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}" if a is not None and b else "n/a"
 
 
-def seconds(x: float | None) -> str:
-    return f"{x:.0f} s" if x is not None else "not reached"
+def shown(value: float | None, fmt: str) -> str:
+    """``value`` in ``fmt``; None is a target not reached."""
+    return fmt.format(value) if value is not None else "not reached"
 
 
-def report(args, verity: Run, trl: Run, command: str) -> str:
-    v_to, t_to = verity.seconds_to(args.target), trl.seconds_to(args.target)
-    rows = [
-        ("seconds per step (median)", f"{verity.median_step_s():.1f}", f"{trl.median_step_s():.1f}", ratio(verity.median_step_s(), trl.median_step_s())),
-        ("generated tokens per second", f"{verity.tokens_per_s():.0f}", f"{trl.tokens_per_s():.0f}", ratio(verity.tokens_per_s(), trl.tokens_per_s())),
-        ("peak resident memory (MB)", f"{verity.peak_rss_mb:.0f}", f"{trl.peak_rss_mb:.0f}", ratio(verity.peak_rss_mb, trl.peak_rss_mb)),
-        (f"held-out accuracy after {args.steps} steps", f"{verity.final_accuracy():.1%}", f"{trl.final_accuracy():.1%}", ratio(verity.final_accuracy(), trl.final_accuracy())),
-        (f"training wall-clock to {args.target:.0%} held-out", seconds(v_to), seconds(t_to), ratio(v_to, t_to)),
-    ]
+def report(c: Comparison) -> str:
+    s, target = c.settings, c.settings["target"]
     lines = [
         "# verity against TRL's GRPOTrainer, same CPU run",
         "",
-        f"`{command}`",
+        f"`{s['command']}`",
         "",
-        f"SmolLM2-135M-Instruct, 'What is a + b?' (a, b in 1..30), {args.steps} steps of 8 prompts x 8 responses, 40 new tokens, temperature 1, AdamW lr 1e-5 constant, token-mean loss, no KL, one update per batch, micro-batch 16, seed 0; the same prompts in the same order on both sides; held-out greedy accuracy on the same 64 problems every {args.eval_every} steps (not timed). TRL 1.16 with gradient checkpointing off (its default is on; verity does not checkpoint) and float32, like verity. Machine: {os.cpu_count()} CPU cores.",
+        f"SmolLM2-135M-Instruct, 'What is a + b?' (a, b in 1..30), {s['steps']} steps of 8 prompts x 8 responses, 40 new tokens, temperature 1, AdamW lr 1e-5 constant, token-mean loss, no KL, one update per batch, micro-batch 16; the same prompts in the same order on both sides; held-out greedy accuracy on the same 64 problems every {s['eval_every']} steps (not timed). TRL 1.16 with gradient checkpointing off (its default is on; verity does not checkpoint) and float32, like verity. Seeds {', '.join(map(str, c.seeds))}: each seed sets the prompt order, the sampling and the torch seed, the same on both sides. Machine: {s['cpus']} CPU cores.",
+        "",
+        f"Each side's median over the {len(c.seeds)} seeds (held-out accuracy: the mean):",
         "",
         "| measure | verity | TRL | verity / TRL |",
         "| --- | --- | --- | --- |",
-        *[f"| {name} | {v} | {t} | {r} |" for name, v, t, r in rows],
+        *[f"| {name} | {shown(v, fmt)} | {shown(t, fmt)} | {ratio(v, t)} |" for name, v, t, fmt in c.headline()],
         "",
-        f"Whole process, start-up and evaluations included: verity {verity.wall_s:.0f} s, TRL {trl.wall_s:.0f} s.",
+        f"Whole processes, start-up and evaluations included: verity {sum(r.wall_s for r in c.verity):.0f} s, TRL {sum(r.wall_s for r in c.trl):.0f} s.",
         "",
-        "Held-out accuracy by step (training seconds so far):",
+        "Each seed:",
         "",
-        "| step | verity | TRL |",
-        "| --- | --- | --- |",
+        f"| seed | s/step verity | s/step TRL | accuracy after {s['steps']} steps, verity | TRL | to {target:.0%}, verity | TRL | verity / TRL |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    curves = [{e["step"]: point for e, point in zip(run.evals, run.curve())} for run in (verity, trl)]
-    for step in sorted(set(curves[0]) | set(curves[1])):
-        cells = [f"{c[step][1]:.1%} ({c[step][0]:.0f} s)" if step in c else "" for c in curves]
+    for seed, v, t in zip(c.seeds, c.verity, c.trl):
+        v_to, t_to = v.seconds_to(target), t.seconds_to(target)
+        lines.append(f"| {seed} | {v.median_step_s():.1f} | {t.median_step_s():.1f} | {v.final_accuracy():.1%} | {t.final_accuracy():.1%} | {shown(v_to, '{:.0f} s')} | {shown(t_to, '{:.0f} s')} | {ratio(v_to, t_to)} |")
+    lines += ["", "Held-out accuracy by step, mean over seeds (each seed's in brackets):", "", "| step | verity | TRL |", "| --- | --- | --- |"]
+    tables = [c.accuracy_by_step(runs) for _, runs in c.sides()]
+    for step in sorted(set(tables[0]) | set(tables[1])):
+        cells = [f"{statistics.fmean(t[step]):.1%} ({' / '.join(f'{a:.0%}' for a in t[step])})" if step in t else "" for t in tables]
         lines.append(f"| {step} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines) + "\n"
 
 
-def plot(verity: Run, trl: Run, target: float, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for run, style in ((verity, "o-"), (trl, "s--")):
-        t, acc = zip(*run.curve())
-        ax.plot([x / 60 for x in t], acc, style, label=f"{run.name} ({run.median_step_s():.0f} s/step)")
-    ax.axhline(target, color="grey", lw=0.8, ls=":")
-    ax.set_xlabel("training wall-clock (min, evaluation excluded)")
-    ax.set_ylabel("held-out greedy accuracy (64 problems)")
-    ax.set_title("SmolLM2-135M on a + b, 8 x 8 rollouts per step, CPU")
-    ax.legend()
-    ax.grid(alpha=0.3)
+def plot(c: Comparison, path: Path) -> None:
+    fig, (by_time, by_step) = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    for (name, runs), color in zip(c.sides(), ("tab:blue", "tab:orange")):
+        for k, run in enumerate(runs):
+            t, acc = zip(*run.curve())
+            label = f"{name} ({statistics.median(r.median_step_s() for r in runs):.0f} s/step)" if k == 0 else None
+            by_time.plot([x / 60 for x in t], acc, "o-", color=color, alpha=0.75, ms=3, label=label)
+            by_step.plot([e["step"] for e in run.evals], acc, "o-", color=color, alpha=0.75, ms=3, label=name if k == 0 else None)
+    for ax, xlabel in ((by_time, "training wall-clock (min, evaluation excluded)"), (by_step, "optimizer step")):
+        ax.axhline(c.settings["target"], color="grey", lw=0.8, ls=":")
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    by_time.set_ylabel("held-out greedy accuracy (64 problems)")
+    fig.suptitle(f"SmolLM2-135M on a + b, 8 x 8 rollouts per step, CPU; one line per seed ({len(c.seeds)} seeds)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
+def write(c: Comparison, out: Path) -> str:
+    text = report(c)
+    (out / "vs-trl.md").write_text(text)
+    (out / "vs-trl.json").write_text(json.dumps(c.to_json(), indent=1))
+    plot(c, out / "vs-trl.png")
+    return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="one verity run and one TRL run per seed")
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--eval-every", type=int, default=2)
     parser.add_argument("--target", type=float, default=0.6, help="held-out accuracy whose training wall-clock is compared")
     parser.add_argument("--threads", type=int, default=0, help="torch threads on both sides (0: torch's default)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
-    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "vs_trl", help="run folders, logs and the spec")
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "vs_trl", help="run folders, logs and specs, one folder per seed")
     parser.add_argument("--trl-venv", type=Path, default=Path.home() / ".cache" / "verity" / "trl-1.16-venv")
+    parser.add_argument("--reuse", action="store_true", help="keep runs already finished in --work with the same settings")
+    parser.add_argument("--from-json", type=Path, help="only re-render the report and plot of this vs-trl.json into --out")
     args = parser.parse_args()
-    if args.steps < 1 or args.eval_every < 1:
-        parser.error("--steps and --eval-every must be at least 1")
-    args.work.mkdir(parents=True, exist_ok=True)
+    if args.steps < 1 or args.eval_every < 1 or not 0 < args.target <= 1:
+        parser.error("--steps and --eval-every must be at least 1, and --target in (0, 1]")
+    if len(set(args.seeds)) != len(args.seeds):
+        parser.error(f"--seeds must differ from each other (got {args.seeds})")
     args.out.mkdir(parents=True, exist_ok=True)
-    spec = task_spec(args, Config(), args.work)
-    verity = run_verity(args, args.work)
-    console.print(f"verity: {verity.median_step_s():.1f} s/step, held-out {verity.final_accuracy():.1%}")
-    trl = run_trl(args, spec, args.work)
-    console.print(f"TRL: {trl.median_step_s():.1f} s/step, held-out {trl.final_accuracy():.1%}")
-    command = "python bench/vs_trl.py " + " ".join(sys.argv[1:])
-    text = report(args, verity, trl, command.strip())
-    (args.out / "vs-trl.md").write_text(text)
-    (args.out / "vs-trl.json").write_text(json.dumps({"verity": verity.__dict__, "trl": trl.__dict__}, indent=1))
-    plot(verity, trl, args.target, args.out / "vs-trl.png")
-    print(text)
+    if args.from_json:
+        print(write(Comparison.from_json(json.loads(args.from_json.read_text())), args.out))
+        return
+    verity, trl = [], []
+    for seed in args.seeds:
+        verity.append(run_side(args, seed, "verity"))
+        trl.append(run_side(args, seed, "trl"))
+        console.print(f"seed {seed}: verity {verity[-1].median_step_s():.1f} s/step, held-out {verity[-1].final_accuracy():.1%}; TRL {trl[-1].median_step_s():.1f} s/step, held-out {trl[-1].final_accuracy():.1%}")
+    command = " ".join(["python bench/vs_trl.py", *sys.argv[1:]])
+    settings = {"steps": args.steps, "eval_every": args.eval_every, "target": args.target, "threads": args.threads, "cpus": os.cpu_count(), "command": command}
+    print(write(Comparison(settings, args.seeds, verity, trl), args.out))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,10 @@ compute the same log-probs as verity (so each comparison times the same result).
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import json
+
 import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
@@ -31,6 +35,55 @@ def test_vs_trl_accounts_training_time_to_each_evaluation(vs_trl):
     assert run.tokens_per_s() == pytest.approx(1000 / 20)
     assert run.final_accuracy() == 0.625
     assert vs_trl.ratio(50.0, 100.0) == "0.50" and vs_trl.ratio(None, 100.0) == "n/a"
+
+
+def fake_run(vs_trl, name: str, step_s: float, accuracies: list[float], rss: float = 1000.0):
+    """A vs_trl.Run of len(accuracies) - 1 two-step evaluation intervals, every step ``step_s`` long."""
+    steps = [{"step": k, "time/step": step_s, "time/generate": step_s / 2, "tokens/generated": 100} for k in range(1, 2 * len(accuracies) - 1)]
+    evals = [{"step": 2 * k, "eval/accuracy": a} for k, a in enumerate(accuracies)]
+    return vs_trl.Run(name, steps, evals, rss, wall_s=step_s * len(steps) + 5)
+
+
+def test_vs_trl_median_time_counts_unreached_runs_as_latest(vs_trl):
+    assert vs_trl.median_time([100.0, None, 50.0]) == 100.0
+    assert vs_trl.median_time([None, None, 50.0]) is None
+    assert vs_trl.median_time([10.0, 20.0]) == 15.0
+    assert vs_trl.median_time([10.0, None]) is None
+
+
+def test_vs_trl_summarizes_seeds_and_round_trips_through_json(vs_trl):
+    verity = [fake_run(vs_trl, "verity", 10.0, [0.2, 0.5, 0.7]), fake_run(vs_trl, "verity", 12.0, [0.2, 0.3, 0.5]), fake_run(vs_trl, "verity", 11.0, [0.2, 0.6, 0.8])]
+    trl = [fake_run(vs_trl, "TRL", 30.0, [0.2, 0.65, 0.9]), fake_run(vs_trl, "TRL", 33.0, [0.2, 0.4, 0.62]), fake_run(vs_trl, "TRL", 31.0, [0.2, 0.3, 0.5])]
+    settings = {"steps": 4, "eval_every": 2, "target": 0.6, "threads": 0, "cpus": 2, "command": "python bench/vs_trl.py --steps 4"}
+    c = vs_trl.Comparison(settings, [0, 1, 2], verity, trl)
+    rows = {name: (v, t) for name, v, t, _ in c.headline()}
+    assert rows["seconds per step (median)"] == (11.0, 31.0)
+    assert rows["held-out accuracy after 4 steps (mean)"] == pytest.approx((2.0 / 3, 2.02 / 3))
+    # to 60%: verity 40 s, not reached, 22 s -> median 40 s; TRL 60 s, 132 s, not reached -> 132 s
+    assert rows["training wall-clock to 60% held-out"] == (40.0, 132.0)
+    assert c.accuracy_by_step(verity)[2] == [0.5, 0.3, 0.6]
+    text = vs_trl.report(c)
+    assert "| training wall-clock to 60% held-out | 40 s | 132 s | 0.30 |" in text
+    assert "| 1 | 12.0 | 33.0 | 50.0% | 62.0% | not reached | 132 s | n/a |" in text
+    assert "| 2 | 46.7% (50% / 30% / 60%) | 45.0% (65% / 40% / 30%) |" in text
+    again = vs_trl.Comparison.from_json(json.loads(json.dumps(c.to_json())))
+    assert vs_trl.report(again) == text
+
+
+def test_vs_trl_reuses_only_a_finished_run_with_the_same_settings(vs_trl, tmp_path, monkeypatch):
+    args = argparse.Namespace(work=tmp_path, steps=4, eval_every=2, threads=0, reuse=True)
+    kept = fake_run(vs_trl, "verity", 10.0, [0.2, 0.7])
+    (tmp_path / "seed3").mkdir()
+    (tmp_path / "seed3" / "verity.run.json").write_text(json.dumps({"settings": {"seed": 3, "steps": 4, "eval_every": 2, "threads": 0}, "run": dataclasses.asdict(kept)}))
+
+    def must_not_train(*_):
+        raise RuntimeError("trained again")
+
+    monkeypatch.setattr(vs_trl, "run_verity", must_not_train)
+    assert vs_trl.run_side(args, 3, "verity") == kept
+    for changed in ({"steps": 8}, {"reuse": False}):
+        with pytest.raises(RuntimeError, match="trained again"):
+            vs_trl.run_side(argparse.Namespace(**{**vars(args), **changed}), 3, "verity")
 
 
 def test_speed_source_baselines_give_verity_log_probs(speed_sources):
