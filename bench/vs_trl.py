@@ -6,8 +6,9 @@ max new tokens, learning rate (constant), temperature, seed, loss (token-mean ov
 KL, one update per batch) and threads, one after the other on this machine; each side's held-out
 greedy accuracy on the same 64 problems is taken every ``--eval-every`` steps, outside the timed
 steps. Each of ``--seeds`` is one such pair of runs (the seed sets the prompt order, the sampling
-and both sides' torch seed), so sampling luck can be told apart from method. TRL runs in its own virtual environment (made on first use, pinned to TRL 1.16 and to this
-environment's torch / transformers / accelerate / math-verify versions).
+and both sides' torch seed), so sampling luck can be told apart from method. TRL runs in its own
+virtual environment (made on first use, pinned to TRL 1.16 and to this environment's torch /
+transformers / accelerate / math-verify versions).
 
 Reported, as ratios verity / TRL, each side's median over seeds of: median seconds per step,
 generated tokens per second (rollout phase), peak resident memory (ru_maxrss of the run's process)
@@ -211,7 +212,8 @@ class Comparison:
         pairs = record["seeds"]
         return cls(record["settings"], [p["seed"] for p in pairs], [Run(**p["verity"]) for p in pairs], [Run(**p["trl"]) for p in pairs])
 
-    def accuracy_by_step(self, runs: list[Run]) -> dict[int, list[float]]:
+    @staticmethod
+    def accuracy_by_step(runs: list[Run]) -> dict[int, list[float]]:
         """step -> held-out accuracy of each seed's run evaluated there."""
         table: dict[int, list[float]] = {}
         for run in runs:
