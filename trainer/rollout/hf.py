@@ -68,6 +68,7 @@ class HFEngine(RolloutEngine):
         topk_ids = torch.zeros((rows, params.max_new_tokens, k), dtype=torch.int32)  # [rows, new, K]
         topk_logprobs = torch.zeros((rows, params.max_new_tokens, k))  # [rows, new, K]
         length = torch.full((rows,), params.max_new_tokens)  # [rows]
+        finished = torch.zeros(rows, dtype=torch.bool)  # [rows]: ended with EOS
         active = torch.arange(rows)  # [active]: the rows still decoding
         for t in range(params.max_new_tokens):
             scores = process(None, logits.float())  # [active, vocab]
@@ -82,7 +83,7 @@ class HFEngine(RolloutEngine):
                 top[absent, -1], values[absent, -1] = token[absent], chosen[absent]
                 topk_ids[active, t], topk_logprobs[active, t] = top.to(torch.int32), values
             ended = torch.isin(token, self.eos_ids)  # [active]
-            length[active[ended]] = t + 1
+            length[active[ended]], finished[active[ended]] = t + 1, True
             if t + 1 == params.max_new_tokens or bool(ended.all()):
                 break
             if bool(ended.any()):  # finished rows leave the batch and the cache
@@ -97,7 +98,7 @@ class HFEngine(RolloutEngine):
                 prompt,
                 tokens[i, : length[i]].tolist(),
                 logprobs[i, : length[i]].tolist(),
-                bool(torch.isin(tokens[i, length[i] - 1], self.eos_ids)),
+                bool(finished[i]),
                 topk_ids[i, : length[i]].clone() if k else None,
                 topk_logprobs[i, : length[i]].clone() if k else None,
             )
