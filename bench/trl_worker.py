@@ -92,26 +92,9 @@ class Recorder(TrainerCallback):
             self.steps[-1]["reward/mean"] = logs["reward"]
 
 
-def main(spec_path: str, out_path: str) -> None:
-    spec = json.loads(Path(spec_path).read_text())
-    torch.manual_seed(spec["seed"])
-    if spec["threads"]:
-        torch.set_num_threads(spec["threads"])
-    tokenizer = AutoTokenizer.from_pretrained(spec["model"])
-    model = AutoModelForCausalLM.from_pretrained(spec["model"], dtype=torch.float32)
-    eos = {int(i) for i in (model.generation_config.eos_token_id if isinstance(model.generation_config.eos_token_id, list) else [model.generation_config.eos_token_id])}
-    clock = GenerationClock(model, eos)
-    model.generate = clock
-    test = spec["test"]
-
-    def evaluate() -> float:
-        return heldout_accuracy(model, tokenizer, test["prompt_ids"], test["answers"], spec["max_new_tokens"], clock.original)
-
-    recorder = Recorder(spec, clock, evaluate)
-    if spec["eval_every"]:
-        recorder.evals.append({"step": 0, "eval/accuracy": evaluate()})
-    train = Dataset.from_list([{"prompt": p["messages"], "answer": p["answer"]} for p in spec["train"]])
-    config = GRPOConfig(
+def grpo_config(spec: dict, **changes) -> GRPOConfig:
+    """TRL's settings for ``spec``'s shared hyperparameters, ``changes`` on top."""
+    settings = dict(
         output_dir=spec["output_dir"],
         max_steps=spec["steps"],
         per_device_train_batch_size=spec["micro_batch_size"],
@@ -138,7 +121,32 @@ def main(spec_path: str, out_path: str) -> None:
         report_to="none",
         disable_tqdm=True,
     )
-    trainer = GRPOTrainer(model=model, reward_funcs=reward, args=config, train_dataset=train, processing_class=tokenizer, callbacks=[recorder])
+    return GRPOConfig(**(settings | changes))
+
+
+def train_dataset(spec: dict) -> Dataset:
+    return Dataset.from_list([{"prompt": p["messages"], "answer": p["answer"]} for p in spec["train"]])
+
+
+def main(spec_path: str, out_path: str) -> None:
+    spec = json.loads(Path(spec_path).read_text())
+    torch.manual_seed(spec["seed"])
+    if spec["threads"]:
+        torch.set_num_threads(spec["threads"])
+    tokenizer = AutoTokenizer.from_pretrained(spec["model"])
+    model = AutoModelForCausalLM.from_pretrained(spec["model"], dtype=torch.float32)
+    eos = {int(i) for i in (model.generation_config.eos_token_id if isinstance(model.generation_config.eos_token_id, list) else [model.generation_config.eos_token_id])}
+    clock = GenerationClock(model, eos)
+    model.generate = clock
+    test = spec["test"]
+
+    def evaluate() -> float:
+        return heldout_accuracy(model, tokenizer, test["prompt_ids"], test["answers"], spec["max_new_tokens"], clock.original)
+
+    recorder = Recorder(spec, clock, evaluate)
+    if spec["eval_every"]:
+        recorder.evals.append({"step": 0, "eval/accuracy": evaluate()})
+    trainer = GRPOTrainer(model=model, reward_funcs=reward, args=grpo_config(spec), train_dataset=train_dataset(spec), processing_class=tokenizer, callbacks=[recorder])
     trainer.train()
     Path(out_path).write_text(json.dumps({"steps": recorder.steps, "evals": recorder.evals}))
 

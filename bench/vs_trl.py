@@ -233,6 +233,24 @@ class Comparison:
         ]
         return [(name, of(self.verity), of(self.trl), shown) for name, of, shown in measures]
 
+    def paired(self) -> dict[str, list[float]]:
+        """Each seed's verity accuracy minus TRL's (same prompts, same seed): after the last step,
+        and averaged over every evaluation after step 0."""
+
+        def trained(run: Run) -> list[float]:
+            return [e["eval/accuracy"] for e in run.evals if e["step"] > 0]
+
+        return {
+            f"after {self.settings['steps']} steps": [v.final_accuracy() - t.final_accuracy() for v, t in zip(self.verity, self.trl)],
+            "averaged over the evaluations": [statistics.fmean(trained(v)) - statistics.fmean(trained(t)) for v, t in zip(self.verity, self.trl)],
+        }
+
+
+def mean_and_error(values: list[float]) -> tuple[float, float]:
+    """The mean and its standard error (sample standard deviation / sqrt(n); 0 for one value)."""
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return statistics.fmean(values), spread / math.sqrt(len(values))
+
 
 def ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}" if a is not None and b else "n/a"
@@ -268,6 +286,10 @@ def report(c: Comparison) -> str:
     for seed, v, t in zip(c.seeds, c.verity, c.trl):
         v_to, t_to = v.seconds_to(target), t.seconds_to(target)
         lines.append(f"| {seed} | {v.median_step_s():.1f} | {t.median_step_s():.1f} | {v.final_accuracy():.1%} | {t.final_accuracy():.1%} | {shown(v_to, '{:.0f} s')} | {shown(t_to, '{:.0f} s')} | {ratio(v_to, t_to)} |")
+    lines += ["", "verity's held-out accuracy minus TRL's, seed by seed (percentage points; the mean with its standard error over seeds):", ""]
+    for name, diffs in c.paired().items():
+        mean, error = mean_and_error(diffs)
+        lines.append(f"- {name}: {' / '.join(f'{100 * d:+.1f}' for d in diffs)}; mean {100 * mean:+.1f} +/- {100 * error:.1f}")
     lines += ["", "Held-out accuracy by step, mean over seeds (each seed's in brackets):", "", "| step | verity | TRL |", "| --- | --- | --- |"]
     tables = [c.accuracy_by_step(runs) for _, runs in c.sides()]
     for step in sorted(set(tables[0]) | set(tables[1])):

@@ -21,6 +21,11 @@ def vs_trl():
 
 
 @pytest.fixture(scope="module")
+def update_vs_trl():
+    return load_script("bench/update_vs_trl.py", "bench_update_vs_trl")
+
+
+@pytest.fixture(scope="module")
 def speed_sources():
     return load_script("bench/speed_sources.py", "bench_speed_sources")
 
@@ -66,8 +71,17 @@ def test_vs_trl_summarizes_seeds_and_round_trips_through_json(vs_trl):
     assert "| training wall-clock to 60% held-out | 40 s | 132 s | 0.30 |" in text
     assert "| 1 | 12.0 | 33.0 | 50.0% | 62.0% | not reached | 132 s | n/a |" in text
     assert "| 2 | 46.7% (50% / 30% / 60%) | 45.0% (65% / 40% / 30%) |" in text
+    paired = c.paired()  # verity minus TRL, seed by seed
+    assert paired["after 4 steps"] == pytest.approx([-0.2, -0.12, 0.3])
+    assert paired["averaged over the evaluations"] == pytest.approx([0.6 - 0.775, 0.4 - 0.51, 0.7 - 0.4])  # step 0 left out
+    assert "- after 4 steps: -20.0 / -12.0 / +30.0; mean -0.7 +/- 15.5" in text
     again = vs_trl.Comparison.from_json(json.loads(json.dumps(c.to_json())))
     assert vs_trl.report(again) == text
+
+
+def test_vs_trl_mean_and_standard_error(vs_trl):
+    assert vs_trl.mean_and_error([1.0, 2.0, 3.0]) == pytest.approx((2.0, 1.0 / 3**0.5))
+    assert vs_trl.mean_and_error([5.0]) == (5.0, 0.0)
 
 
 def test_vs_trl_reuses_only_a_finished_run_with_the_same_settings(vs_trl, tmp_path, monkeypatch):
@@ -99,3 +113,35 @@ def test_speed_source_baselines_give_verity_log_probs(speed_sources):
             theirs = baseline(model, batch)
             assert theirs.shape == ours.shape
             assert torch.allclose(theirs.double(), ours, rtol=1e-6, atol=1e-8), baseline.__name__
+
+
+def test_update_check_measures_the_difference_and_the_worst_tensor(update_vs_trl):
+    trl = {"a": torch.tensor([3.0, 4.0], dtype=torch.float64), "b": torch.tensor([0.0, 1.0], dtype=torch.float64)}
+    verity = {"a": trl["a"].clone(), "b": torch.tensor([0.0, 1.1], dtype=torch.float64)}
+    d = update_vs_trl.Difference.of(verity, trl)
+    assert d.relative == pytest.approx(0.1 / 26**0.5)  # ||(0, 0, 0, 0.1)|| / ||(3, 4, 0, 1)||
+    assert d.cosine == pytest.approx((25 + 1.1) / (26 * 26.21) ** 0.5)
+    assert (d.worst_name, d.worst_relative) == ("b", pytest.approx(0.1))
+    same = update_vs_trl.Difference.of(trl, trl)
+    assert same.relative == 0.0 and same.cosine == pytest.approx(1.0)
+    with pytest.raises(SystemExit, match="parameters differ"):
+        update_vs_trl.Difference.of({"a": trl["a"]}, trl)
+
+
+def test_update_check_finds_a_log_prob_off_the_policy(update_vs_trl):
+    from tests.trainer.test_logprobs import TinyTokenizer
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, eos_token_id=2, pad_token_id=0, bos_token_id=1)
+    model = LlamaForCausalLM(config).double().eval()
+    rollouts = update_vs_trl.HFEngine(model, TinyTokenizer()).generate([[1, 5, 6]] * 4 + [[1, 7]] * 4, update_vs_trl.SamplingParams(12, temperature=1.5))
+    largest, mean = update_vs_trl.sampling_gap(model, rollouts, 1.5)
+    assert largest < 1e-5  # the engine's float32 sampling distribution is the policy's
+    rollouts[5].logprobs[-1] += 0.5
+    tokens = sum(len(ro.response_ids) for ro in rollouts)
+    largest, mean = update_vs_trl.sampling_gap(model, rollouts, 1.5)
+    assert largest == pytest.approx(0.5, abs=1e-5) and mean == pytest.approx(0.5 / tokens, abs=1e-5)
+    rollouts[5].logprobs[-1] -= 0.5
+    assert update_vs_trl.sampling_gap(model, rollouts, 2.0)[0] > 1e-3  # another temperature is another distribution
+    assert update_vs_trl.position_shift_gap(model, rollouts, 1.5, shift=0) == 0.0
+    assert 0.0 < update_vs_trl.position_shift_gap(model, rollouts, 1.5, shift=8) < 1e-5  # rotary: only relative positions count, up to float32 angles
