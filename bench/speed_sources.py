@@ -104,7 +104,7 @@ class Step:
         self.rollouts: list[Rollout] = engine.generate(self.prompts, SamplingParams(MAX_NEW))
         texts = tokenizer.batch_decode([r.response_ids for r in self.rollouts], skip_special_tokens=True)
         answers = [s.reference["answer"] for s in samples for _ in range(GROUP)]
-        rewards = torch.tensor([1.0 if check_one(t, a)[0] == "OK" else 0.0 for t, a in zip(texts, answers)])  # [rows]
+        rewards = torch.tensor([check_one(t, a)[1] for t, a in zip(texts, answers)])  # [rows]
         self.group_ids = torch.arange(PROMPTS).repeat_interleave(GROUP)  # [rows]
         self.advantages = normalized_outcome_advantage(rewards, self.group_ids, 1e-6)  # [rows]
         self.batch = TokenBatch.build(self.prompts, [r.response_ids for r in self.rollouts], tokenizer.pad_token_id)

@@ -21,7 +21,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 from trl import GRPOTrainer
 
-from trl_worker import correct, grpo_config, train_dataset
+import trl_worker
 
 
 class ReplayedResponses:
@@ -83,12 +83,12 @@ def main(spec_path: str, out_path: str) -> None:
     rewards: list[float] = []
 
     def reward(completions, answer, **_) -> list[float]:
-        values = [correct(c[-1]["content"], a) for c, a in zip(completions, answer)]
+        values = trl_worker.reward(completions, answer)
         rewards.extend(values)
         return values
 
     tap = GradientTap(model)
-    trainer = GRPOTrainer(model=model, reward_funcs=reward, args=grpo_config(spec, max_steps=1), train_dataset=train_dataset(spec), processing_class=tokenizer, callbacks=[tap])
+    trainer = GRPOTrainer(model=model, reward_funcs=reward, args=trl_worker.grpo_config(spec, max_steps=1), train_dataset=trl_worker.train_dataset(spec), processing_class=tokenizer, callbacks=[tap])
     advantages: list[torch.Tensor] = []
     generate_and_score = trainer._generate_and_score_completions
 

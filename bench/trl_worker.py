@@ -30,7 +30,7 @@ from trainer.shared_prompts import left_pad  # noqa: E402
 
 
 def correct(text: str, answer: str) -> float:
-    return 1.0 if check_one(text, answer)[0] == "OK" else 0.0
+    return check_one(text, answer)[1]
 
 
 def reward(completions, answer, **_) -> list[float]:

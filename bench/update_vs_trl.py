@@ -184,7 +184,7 @@ def main() -> None:
         rollouts = sample_batch(cfg, tokenizer, [encode_prompt(tokenizer, s, cfg.data.chat_template) for s in samples])
         answers = [s.reference["answer"] for s in samples for _ in range(cfg.rollout.group_size)]
         texts = tokenizer.batch_decode([ro.response_ids for ro in rollouts], skip_special_tokens=True)
-        rewards = torch.tensor([1.0 if check_one(t, a)[0] == "OK" else 0.0 for t, a in zip(texts, answers)], dtype=torch.float64)  # [batch]
+        rewards = torch.tensor([check_one(t, a)[1] for t, a in zip(texts, answers)], dtype=torch.float64)  # [batch]
         groups = torch.arange(len(rollouts)) // cfg.rollout.group_size  # [batch]
         exp = Experience.build(rollouts, rewards, groups, tokenizer.pad_token_id)
         spec["batch"] = {"prompt_ids": [ro.prompt_ids for ro in rollouts], "response_ids": [ro.response_ids for ro in rollouts]}
