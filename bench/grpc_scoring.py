@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 
-from rewards.client import ClientOptions, VerifierClient
-from rewards.schema import Sample
+from contract.schema import Sample
+from rewards.client import VerifierClient
+from serving.client import ClientOptions
 
 
 async def score_over_grpc(address: str, samples: list[Sample], batch: int) -> tuple[float, int]:

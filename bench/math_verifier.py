@@ -18,14 +18,13 @@ import os
 import random
 import time
 
+from grpc_scoring import score_over_grpc
 from rich.console import Console
 from rich.progress import Progress
 
-from grpc_scoring import score_over_grpc
-
-from rewards.local import LocalServices
+from contract.schema import Sample
 from rewards.math.check import check_one
-from rewards.schema import Sample
+from serving.local import LocalServices
 
 FORMS = [
     lambda v: f"So the answer is \\boxed{{{v}}}.",

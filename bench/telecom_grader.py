@@ -19,15 +19,14 @@ import random
 import statistics
 import time
 
+from grpc_scoring import score_over_grpc
 from rich.console import Console
 from rich.progress import Progress
 
-from grpc_scoring import score_over_grpc
-
-from rewards.local import LocalServices
-from rewards.schema import Sample
+from contract.schema import Sample
 from rewards.telecom.service import grade
 from rewards.verifier import Request
+from serving.local import LocalServices
 from trainer.data.telecom import telecom_splits
 
 

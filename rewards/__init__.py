@@ -1,1 +1,2 @@
-"""Reward services: the Verifier contract, its gRPC host, the math checker, the client and router."""
+"""Reward services: the Verifier contract and its gRPC host, the math, telecom and code verifiers,
+the verifier client and the router."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 
-from rewards.client import ClientOptions, VerifierClient
-from rewards.schema import Sample, Score, Status
+from contract.schema import Sample, Score, Status
+from rewards.client import VerifierClient
+from serving.client import ClientOptions
 
 
 class UnknownVerifierError(KeyError):

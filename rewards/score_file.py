@@ -10,12 +10,12 @@ from pathlib import Path
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from contract.files import read_jsonl
+from contract.schema import Sample, SampleError, Score, Status, parse_sample
 from rewards.builtin import BUILTIN_VERIFIERS
-from rewards.client import ClientOptions
-from rewards.jsonl import read_jsonl
-from rewards.local import LocalServices
 from rewards.router import Router
-from rewards.schema import Sample, SampleError, Score, Status, parse_sample
+from serving.client import ClientOptions
+from serving.local import LocalServices
 
 CHUNK = 2048  # samples per progress update
 

@@ -1,7 +1,7 @@
 """The reward contract: one small abstract class that every verifier implements.
 
 A verifier receives a batch of :class:`Request` (one per sample, reference already decoded from
-JSON) and returns one :class:`~rewards.schema.Score` per request, in order. The gRPC host
+JSON) and returns one :class:`~contract.schema.Score` per request, in order. The gRPC host
 (:mod:`rewards.host`) turns any verifier into a ``verity.v1.Verifier`` service.
 """
 
@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from rewards.schema import Score
+from contract.schema import Score
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,15 @@ import os
 
 import grpc
 
+from contract.v1 import sandbox_pb2 as pb
+from contract.v1 import sandbox_pb2_grpc as pb_grpc
 from sandbox.environment import Isolation
 from sandbox.execution import Case, Program, RequestError, StepResult, check_cases, check_program, make_job, missing_result, step_result
 from sandbox.isolation import IsolationUnavailable, find_bwrap, find_python
 from sandbox.languages import Language, available_languages
 from sandbox.pool import SandboxBusy, SlotPool
 from sandbox.uids import lease_uids
-from verity.v1 import sandbox_pb2 as pb
-from verity.v1 import sandbox_pb2_grpc as pb_grpc
+from serving.server import run_server
 
 log = logging.getLogger("verity.sandbox")
 DEFAULT_TMPFS_BYTES = 64 * 1024 * 1024
@@ -115,9 +116,7 @@ async def self_check(service: SandboxService) -> None:
 
 
 async def serve_sandbox(slots: int | None = None, max_wait_s: float = 30.0, tmpfs_bytes: int = DEFAULT_TMPFS_BYTES, uid_base: int | None = None, proc: bool = True, **server_kwargs) -> None:
-    """Start the slots, then serve the Sandbox service until SIGTERM (see rewards.host.run_server)."""
-    from rewards.host import run_server
-
+    """Start the slots, then serve the Sandbox service until SIGTERM (see serving.server.run_server)."""
     service = make_service(slots, max_wait_s, tmpfs_bytes, uid_base, proc)
     await service.pool.start()
     await self_check(service)

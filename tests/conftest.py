@@ -17,11 +17,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from rewards.health import wait_healthy
+from contract.v1 import sandbox_pb2 as pb
+from contract.v1 import sandbox_pb2_grpc as pb_grpc
 from rewards.host import serve_verifier
 from rewards.math.service import MathVerifier
-from verity.v1 import sandbox_pb2 as pb
-from verity.v1 import sandbox_pb2_grpc as pb_grpc
+from serving.health import wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from rewards.local import LocalServices
+from serving.local import LocalServices
 
 
 def run_verity(*args, timeout=180):

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import torch
 
-from rewards.schema import Sample, Score, Status
+from contract.schema import Sample, Score, Status
 from trainer.algorithms.dapo import informative_groups, overlong_penalty
 from trainer.algorithms.rlpt import reference_support, rollout_support
 from trainer.config import Config

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-from rewards.schema import Sample, Score, Status
+from contract.schema import Sample, Score, Status
 from trainer.rollout.base import RolloutEngine, SamplingParams
 from trainer.scoring import encode_prompt, with_response
 

@@ -27,7 +27,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from rewards.schema import Sample
+from contract.schema import Sample
 from trainer.algorithms import ADV_ESTIMATORS, POLICY_LOSSES
 from trainer.algorithms.aggregation import aggregate
 from trainer.algorithms.dapo import informative_groups

@@ -12,16 +12,16 @@ import torch
 import yaml
 from rich.console import Console
 
+from contract.schema import Sample
 from rewards.builtin import BUILTIN_VERIFIERS
-from rewards.client import ClientOptions
-from rewards.local import LocalServices
-from rewards.schema import Sample
+from rewards.telecom.datasets import load_oran_bench, load_teleqna
+from serving.client import ClientOptions
+from serving.local import LocalServices
 from trainer.checkpoint import resolve_checkpoint
 from trainer.config import Config, ConfigError, load_config
 from trainer.data.arithmetic import arithmetic_splits
 from trainer.data.loaders import load_samples
 from trainer.data.telecom import telecom_splits
-from trainer.data.telecom_files import load_oran_bench, load_teleqna
 from trainer.evaluate import evaluate
 from trainer.loop import Trainer
 from trainer.model import load_model, load_tokenizer, needs_conversion, resolve_model_path

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 
-from rewards.client import ClientOptions
+from contract.schema import ChatMessage, Sample, Score
 from rewards.router import Router
-from rewards.schema import ChatMessage, Sample, Score
+from serving.client import ClientOptions
 
 
 class RemoteScorer:

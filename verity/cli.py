@@ -11,9 +11,10 @@ from pathlib import Path
 
 def _serve(args: argparse.Namespace) -> int:
     from rewards.builtin import VerifierOptions, make_verifier
-    from rewards.host import configure_logging, serve_verifier
-    from rewards.local import LocalServices
-    from rewards.tls import TLSFiles
+    from rewards.host import serve_verifier
+    from serving.local import LocalServices
+    from serving.server import configure_logging
+    from serving.tls import TLSFiles
 
     configure_logging(args.log_level)
     if bool(args.tls_cert) != bool(args.tls_key) or (args.tls_client_ca and not args.tls_cert):
@@ -41,10 +42,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from rewards.client import ClientOptions
-    from rewards.jsonl import DataFileError
+    from contract.files import DataFileError
     from rewards.router import parse_endpoints
     from rewards.score_file import score_file
+    from serving.client import ClientOptions
 
     try:
         endpoints = parse_endpoints(args.endpoint) if args.endpoint else None
@@ -73,7 +74,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _health(args: argparse.Namespace) -> int:
-    from rewards.health import health_status
+    from serving.health import health_status
 
     status = health_status(args.address, args.service, args.timeout_s)
     print(f"{args.address} {args.service or '(server)'}: {status}")

@@ -20,8 +20,8 @@ from concurrent import futures
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from verity.v1 import verifier_pb2 as pb  # generated from verifier.proto (grpcio-tools makes the same)
-from verity.v1 import verifier_pb2_grpc as pb_grpc
+from contract.v1 import verifier_pb2 as pb  # generated from verifier.proto (grpcio-tools makes the same)
+from contract.v1 import verifier_pb2_grpc as pb_grpc
 
 LAST_INTEGER = re.compile(r"-?\d+(?!.*\d)", re.DOTALL)
 

@@ -17,13 +17,13 @@ from typing import Literal
 
 import grpc
 
-from rewards.client import ClientOptions, Replicas, RpcFailed
+from contract.schema import Score, Status
+from contract.v1 import sandbox_pb2 as pb
+from contract.v1 import sandbox_pb2_grpc as pb_grpc
 from rewards.code.extract import extract_program
 from rewards.code.reference import CodeReferenceError, FunctionReference, IOReference, parse_reference
-from rewards.schema import Score, Status
 from rewards.verifier import Request, Verifier
-from verity.v1 import sandbox_pb2 as pb
-from verity.v1 import sandbox_pb2_grpc as pb_grpc
+from serving.client import ClientOptions, Replicas, RpcFailed
 
 HERE = Path(__file__).parent
 HARNESS_FILES = {name: (HERE / name).read_bytes() for name in ("harness_wire.py", "harness_worker.py")}

@@ -18,8 +18,8 @@ from numbers import Number
 
 from pebble import ProcessExpired, ProcessPool
 
+from contract.schema import Score, Status
 from rewards.math.check import check_batch, warm_up
-from rewards.schema import Score, Status
 from rewards.verifier import Request, Verifier
 
 Verdict = tuple[str, float, str]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from rewards.schema import Score, Status
+from contract.schema import Score, Status
 from rewards.telecom.grade import Verdict, grade_label, grade_mcq, grade_numeric
 from rewards.telecom.reference import LabelReference, McqReference, NumericReference, TelecomReferenceError, parse_reference
 from rewards.verifier import Request, Verifier

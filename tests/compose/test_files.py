@@ -13,9 +13,9 @@ import tomllib
 import pytest
 import yaml
 
+from contract.schema import Sample
 from rewards.client import VerifierClient
-from rewards.health import wait_healthy
-from rewards.schema import Sample
+from serving.health import wait_healthy
 from tests.compose.conftest import ROOT
 
 COMPOSE = ROOT / "compose"

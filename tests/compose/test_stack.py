@@ -96,8 +96,9 @@ def test_a_scaled_verifier_shares_the_calls(stack: Stack):
     before = [docker("logs", c).stderr.count("scored batch") for c in replicas]
     script = (
         "import asyncio\n"
-        "from rewards.client import ClientOptions, VerifierClient\n"
-        "from rewards.schema import Sample\n"
+        "from rewards.client import VerifierClient\n"
+        "from serving.client import ClientOptions\n"
+        "from contract.schema import Sample\n"
         "ref = {'kind': 'numeric', 'answer': 30, 'unit': 'dBm', 'rel_tol': 0.01}\n"
         "samples = [Sample(id=str(i), verifier='telecom', prompt='?', reference=ref, response='30 dBm') for i in range(64)]\n"
         "async def main():\n"

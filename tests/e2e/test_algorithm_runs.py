@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from contract.schema import Score, Status
 from rewards.math.check import check_one
-from rewards.schema import Score, Status
 from trainer.config import load_config
 from trainer.data.arithmetic import arithmetic_splits
 from trainer.loop import Trainer

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from rewards.schema import Score, Status
-from trainer.experience import Experience
+from contract.schema import Score, Status
 from trainer.config import load_config
 from trainer.data.arithmetic import arithmetic_splits
+from trainer.experience import Experience
 from trainer.loop import Trainer
 from trainer.model import load_model, load_tokenizer
 from trainer.rollout.base import Rollout

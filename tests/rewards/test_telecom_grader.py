@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rewards.schema import Status
+from contract.schema import Status
 from rewards.telecom.service import grade
 from rewards.verifier import Request
 

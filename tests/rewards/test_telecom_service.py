@@ -7,9 +7,9 @@ import json
 import subprocess
 import sys
 
+from contract.schema import Sample
 from rewards.client import VerifierClient
-from rewards.local import LocalServices
-from rewards.schema import Sample
+from serving.local import LocalServices
 
 
 def sample(i: int, reference: dict, response: str) -> Sample:

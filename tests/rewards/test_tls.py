@@ -7,11 +7,13 @@ import subprocess
 
 import pytest
 
-from rewards.client import ClientOptions, VerifierClient
-from rewards.tls import TLSFiles
+from contract.schema import Sample, Status
+from rewards.client import VerifierClient
 from rewards.math.service import MathVerifier
-from rewards.schema import Sample, Status
+from serving.client import ClientOptions
+from serving.tls import TLSFiles
 from tests.conftest import ServerThread
+
 
 def openssl(*args, cwd):
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from verity.v1 import sandbox_pb2 as pb
+from contract.v1 import sandbox_pb2 as pb
 
 pytestmark = pytest.mark.sandbox
 

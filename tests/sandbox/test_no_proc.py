@@ -8,8 +8,8 @@ import textwrap
 
 import pytest
 
+from contract.v1 import sandbox_pb2 as pb
 from tests.conftest import UID_BASE, running_sandbox_server
-from verity.v1 import sandbox_pb2 as pb
 
 pytestmark = pytest.mark.sandbox
 

@@ -10,10 +10,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from rewards.health import wait_healthy
+from contract.v1 import sandbox_pb2 as pb
+from contract.v1 import sandbox_pb2_grpc as pb_grpc
+from serving.health import wait_healthy
 from tests.conftest import SLOTS, UID_BASE
-from verity.v1 import sandbox_pb2 as pb
-from verity.v1 import sandbox_pb2_grpc as pb_grpc
 
 pytestmark = pytest.mark.sandbox
 ECHO = b"import sys\nsys.stdout.buffer.write(sys.stdin.buffer.read())\n"

@@ -100,8 +100,8 @@ class ScriptedEngine:
 
 
 def scripted_collector(patterns, *overrides):
+    from contract.schema import Score, Status
     from rewards.math.check import check_one
-    from rewards.schema import Score, Status
     from trainer.collect import Collector
     from trainer.config import load_config
     from trainer.data.arithmetic import arithmetic_splits

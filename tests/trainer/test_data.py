@@ -4,7 +4,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rewards.jsonl import DataFileError
+from contract.files import DataFileError
 from trainer.data.arithmetic import arithmetic_splits
 from trainer.data.loaders import load_samples
 from trainer.data.sampler import EpochSampler

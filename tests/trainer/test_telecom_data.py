@@ -10,12 +10,12 @@ import re
 
 import pytest
 
-from rewards.jsonl import DataFileError
-from rewards.schema import Status
+from contract.files import DataFileError
+from contract.schema import Status
+from rewards.telecom.datasets import load_oran_bench, load_teleqna
 from rewards.telecom.service import grade
 from rewards.verifier import Request
 from trainer.data.telecom import TOPICS, telecom_splits
-from trainer.data.telecom_files import load_oran_bench, load_teleqna
 
 # TS 38.101-1 Table 5.3.3-1, minimum guard band per side (kHz), by SCS (kHz) and bandwidth (MHz).
 # With Figure 5.3.3-1: guard = (1000 * BW - 12 * SCS * N_RB) / 2 - SCS / 2, so N_RB follows.

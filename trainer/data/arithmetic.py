@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from rewards.schema import ChatMessage, Sample
+from contract.schema import ChatMessage, Sample
 
 PROMPT = "What is {a} + {b}? Put the final answer in \\boxed{{}}."
 

@@ -1,4 +1,4 @@
-"""Load samples from JSONL or Parquet files in the DESIGN.md schema.
+"""Load samples from JSONL or Parquet files in the sample schema (docs/schema.md).
 
 A verl-style Parquet file (columns ``data_source``, ``prompt``, ``reward_model.ground_truth``) is
 mapped: ``reference = {"answer": ground_truth}``, ``verifier`` from the config. A bad row is
@@ -9,14 +9,11 @@ error.
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
-from rewards.jsonl import DataFileError, read_jsonl
-from rewards.schema import Sample, SampleError, parse_sample
-
-log = logging.getLogger("verity.data")
+from contract.files import kept, read_jsonl, read_parquet
+from contract.schema import Sample, SampleError, parse_sample
 
 
 def _from_verl(row: dict[str, Any], index: int, verifier: str) -> dict[str, Any]:
@@ -33,29 +30,13 @@ def _from_verl(row: dict[str, Any], index: int, verifier: str) -> dict[str, Any]
     return out
 
 
-def _parquet_rows(path: Path) -> list[dict[str, Any]]:
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path)
-    except Exception as e:  # pyarrow raises several types for a damaged file
-        raise DataFileError(f"{path}: not a readable Parquet file ({e})") from None
-    rows = table.to_pylist()
-    for row in rows:  # Parquet stores prompt messages as arrays of structs: make them plain lists
-        if hasattr(row.get("prompt"), "tolist"):
-            row["prompt"] = row["prompt"].tolist()
-    return rows
-
-
 def load_samples(path: str | Path, verl_verifier: str = "math") -> list[Sample]:
     """Every valid sample of a .jsonl or .parquet file; bad rows are logged and skipped."""
     path = Path(path)
     samples: list[Sample] = []
     errors: list[str] = []
     if path.suffix == ".parquet":
-        if not path.is_file():
-            raise DataFileError(f"{path}: no such file")
-        rows = _parquet_rows(path)
+        rows = read_parquet(path)
         verl = bool(rows) and "reward_model" in rows[0] and "reference" not in rows[0]
         items = [(f"{path}:row {i}", _from_verl(r, i, verl_verifier) if verl else r, None) for i, r in enumerate(rows)]
     else:
@@ -69,16 +50,3 @@ def load_samples(path: str | Path, verl_verifier: str = "math") -> list[Sample]:
         except SampleError as e:
             errors.append(str(e))
     return kept(path, samples, errors)
-
-
-def kept(path: Path, samples: list[Sample], errors: list[str]) -> list[Sample]:
-    """``samples``, after logging the bad rows skipped (``errors``, each naming file, line and
-    field); a file with no usable row is a DataFileError."""
-    for message in errors[:20]:
-        log.warning("skipped a bad row: %s", message)
-    if len(errors) > 20:
-        log.warning("... and %d more bad rows in %s", len(errors) - 20, path)
-    if not samples:
-        first = f": first error: {errors[0]}" if errors else ""
-        raise DataFileError(f"{path}: no usable sample ({len(errors)} bad rows){first}")
-    return samples

@@ -26,7 +26,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rewards.schema import ChatMessage, Sample
+from contract.schema import ChatMessage, Sample
 
 C = 299_792_458.0  # m/s
 K_BOLTZMANN = 1.380649e-23  # J/K

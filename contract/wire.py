@@ -1,11 +1,11 @@
-"""Conversions between the Python records of rewards.schema and the protobuf messages of verity.v1."""
+"""Conversions between the Python records of contract.schema and the protobuf messages of verity.v1."""
 
 from __future__ import annotations
 
 import json
 
-from rewards.schema import Sample, Score, Status
-from verity.v1 import verifier_pb2 as pb
+from contract.schema import Sample, Score, Status
+from contract.v1 import verifier_pb2 as pb
 
 _STATUS_TO_PB = {s: getattr(pb, f"STATUS_{s.value}") for s in Status}
 _PB_TO_STATUS = {v: k for k, v in _STATUS_TO_PB.items()}

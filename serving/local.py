@@ -1,4 +1,4 @@
-"""Start built-in verifier services as local subprocesses on free loopback ports.
+"""Start verity's own services as local subprocesses on free loopback ports.
 
 ``verity train`` and ``verity score`` use this when no endpoint is given: each service is a real
 ``verity serve NAME --port 0`` process; its port is read from the line it prints on start, and it
@@ -14,24 +14,18 @@ import subprocess
 import sys
 import time
 
-from rewards.builtin import BUILTIN_VERIFIERS
-from rewards.health import wait_healthy
+from serving.health import wait_healthy
 
 _LISTENING = re.compile(r"listening on (\S+:\d+)")
 
 
 class LocalServices:
     """Context manager: ``with LocalServices({"math"}) as endpoints: ...`` gives name -> [address].
-    Names are built-in verifiers, or "sandbox" for the Sandbox service. ``workers``: each
+    Names are the services ``verity serve`` takes (a built-in verifier, or "sandbox"); callers
+    check them first, since only they know which names their data may use. ``workers``: each
     verifier's worker processes, and the sandbox's slots (default: cores)."""
 
     def __init__(self, names: set[str] | list[str], workers: int | None = None, deadline_s: float = 1.0, start_timeout_s: float = 120.0):
-        unknown = sorted(set(names) - set(BUILTIN_VERIFIERS) - {"sandbox"})
-        if unknown:
-            raise ValueError(
-                f"cannot start verifier(s) {', '.join(unknown)} locally: built-in ones are {', '.join(sorted(BUILTIN_VERIFIERS))}; "
-                f"for another service pass --endpoint NAME=HOST:PORT"
-            )
         self.names = sorted(set(names))
         self.workers = workers
         self.deadline_s = deadline_s

@@ -18,12 +18,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from rewards.jsonl import DataFileError, read_jsonl
-from rewards.schema import ChatMessage, Sample
+from contract.files import DataFileError, kept, read_jsonl
+from contract.schema import ChatMessage, Sample
 from rewards.telecom.reference import TelecomReferenceError, parse_reference
-from trainer.data.loaders import kept
-from trainer.data.telecom import BOXED_OPTION
 
+#: The instruction after the options: the grader reads the option number from the last box.
+BOXED_OPTION = "Answer with the option number in \\boxed{}."
 _OPTION_KEY = re.compile(r"option (\d+)")
 _NUMBERED = re.compile(r"\s*(\d+)\s*[.)]\s*")
 

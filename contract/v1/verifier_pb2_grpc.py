@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from verity.v1 import sandbox_pb2 as verity_dot_v1_dot_sandbox__pb2
+from contract.v1 import verifier_pb2 as contract_dot_v1_dot_verifier__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,14 +18,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in verity/v1/sandbox_pb2_grpc.py depends on'
+        + ' but the generated code in contract/v1/verifier_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class SandboxStub:
+class VerifierStub:
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -34,59 +34,59 @@ class SandboxStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.Execute = channel.unary_unary(
-                '/verity.v1.Sandbox/Execute',
-                request_serializer=verity_dot_v1_dot_sandbox__pb2.ExecuteRequest.SerializeToString,
-                response_deserializer=verity_dot_v1_dot_sandbox__pb2.ExecuteResult.FromString,
+        self.Score = channel.unary_unary(
+                '/verity.v1.Verifier/Score',
+                request_serializer=contract_dot_v1_dot_verifier__pb2.ScoreRequest.SerializeToString,
+                response_deserializer=contract_dot_v1_dot_verifier__pb2.ScoreResponse.FromString,
                 _registered_method=True)
-        self.ExecuteBatch = channel.unary_unary(
-                '/verity.v1.Sandbox/ExecuteBatch',
-                request_serializer=verity_dot_v1_dot_sandbox__pb2.ExecuteBatchRequest.SerializeToString,
-                response_deserializer=verity_dot_v1_dot_sandbox__pb2.ExecuteBatchResult.FromString,
+        self.Describe = channel.unary_unary(
+                '/verity.v1.Verifier/Describe',
+                request_serializer=contract_dot_v1_dot_verifier__pb2.DescribeRequest.SerializeToString,
+                response_deserializer=contract_dot_v1_dot_verifier__pb2.VerifierInfo.FromString,
                 _registered_method=True)
 
 
-class SandboxServicer:
+class VerifierServicer:
     """Missing associated documentation comment in .proto file."""
 
-    def Execute(self, request, context):
+    def Score(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ExecuteBatch(self, request, context):
+    def Describe(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
 
-def add_SandboxServicer_to_server(servicer, server):
+def add_VerifierServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'Execute': grpc.unary_unary_rpc_method_handler(
-                    servicer.Execute,
-                    request_deserializer=verity_dot_v1_dot_sandbox__pb2.ExecuteRequest.FromString,
-                    response_serializer=verity_dot_v1_dot_sandbox__pb2.ExecuteResult.SerializeToString,
+            'Score': grpc.unary_unary_rpc_method_handler(
+                    servicer.Score,
+                    request_deserializer=contract_dot_v1_dot_verifier__pb2.ScoreRequest.FromString,
+                    response_serializer=contract_dot_v1_dot_verifier__pb2.ScoreResponse.SerializeToString,
             ),
-            'ExecuteBatch': grpc.unary_unary_rpc_method_handler(
-                    servicer.ExecuteBatch,
-                    request_deserializer=verity_dot_v1_dot_sandbox__pb2.ExecuteBatchRequest.FromString,
-                    response_serializer=verity_dot_v1_dot_sandbox__pb2.ExecuteBatchResult.SerializeToString,
+            'Describe': grpc.unary_unary_rpc_method_handler(
+                    servicer.Describe,
+                    request_deserializer=contract_dot_v1_dot_verifier__pb2.DescribeRequest.FromString,
+                    response_serializer=contract_dot_v1_dot_verifier__pb2.VerifierInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'verity.v1.Sandbox', rpc_method_handlers)
+            'verity.v1.Verifier', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('verity.v1.Sandbox', rpc_method_handlers)
+    server.add_registered_method_handlers('verity.v1.Verifier', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
-class Sandbox:
+class Verifier:
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod
-    def Execute(request,
+    def Score(request,
             target,
             options=(),
             channel_credentials=None,
@@ -99,9 +99,9 @@ class Sandbox:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/verity.v1.Sandbox/Execute',
-            verity_dot_v1_dot_sandbox__pb2.ExecuteRequest.SerializeToString,
-            verity_dot_v1_dot_sandbox__pb2.ExecuteResult.FromString,
+            '/verity.v1.Verifier/Score',
+            contract_dot_v1_dot_verifier__pb2.ScoreRequest.SerializeToString,
+            contract_dot_v1_dot_verifier__pb2.ScoreResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -113,7 +113,7 @@ class Sandbox:
             _registered_method=True)
 
     @staticmethod
-    def ExecuteBatch(request,
+    def Describe(request,
             target,
             options=(),
             channel_credentials=None,
@@ -126,9 +126,9 @@ class Sandbox:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/verity.v1.Sandbox/ExecuteBatch',
-            verity_dot_v1_dot_sandbox__pb2.ExecuteBatchRequest.SerializeToString,
-            verity_dot_v1_dot_sandbox__pb2.ExecuteBatchResult.FromString,
+            '/verity.v1.Verifier/Describe',
+            contract_dot_v1_dot_verifier__pb2.DescribeRequest.SerializeToString,
+            contract_dot_v1_dot_verifier__pb2.VerifierInfo.FromString,
             options,
             channel_credentials,
             insecure,

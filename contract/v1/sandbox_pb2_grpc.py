@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from verity.v1 import verifier_pb2 as verity_dot_v1_dot_verifier__pb2
+from contract.v1 import sandbox_pb2 as contract_dot_v1_dot_sandbox__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,14 +18,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in verity/v1/verifier_pb2_grpc.py depends on'
+        + ' but the generated code in contract/v1/sandbox_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class VerifierStub:
+class SandboxStub:
     """Missing associated documentation comment in .proto file."""
 
     def __init__(self, channel):
@@ -34,59 +34,59 @@ class VerifierStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.Score = channel.unary_unary(
-                '/verity.v1.Verifier/Score',
-                request_serializer=verity_dot_v1_dot_verifier__pb2.ScoreRequest.SerializeToString,
-                response_deserializer=verity_dot_v1_dot_verifier__pb2.ScoreResponse.FromString,
+        self.Execute = channel.unary_unary(
+                '/verity.v1.Sandbox/Execute',
+                request_serializer=contract_dot_v1_dot_sandbox__pb2.ExecuteRequest.SerializeToString,
+                response_deserializer=contract_dot_v1_dot_sandbox__pb2.ExecuteResult.FromString,
                 _registered_method=True)
-        self.Describe = channel.unary_unary(
-                '/verity.v1.Verifier/Describe',
-                request_serializer=verity_dot_v1_dot_verifier__pb2.DescribeRequest.SerializeToString,
-                response_deserializer=verity_dot_v1_dot_verifier__pb2.VerifierInfo.FromString,
+        self.ExecuteBatch = channel.unary_unary(
+                '/verity.v1.Sandbox/ExecuteBatch',
+                request_serializer=contract_dot_v1_dot_sandbox__pb2.ExecuteBatchRequest.SerializeToString,
+                response_deserializer=contract_dot_v1_dot_sandbox__pb2.ExecuteBatchResult.FromString,
                 _registered_method=True)
 
 
-class VerifierServicer:
+class SandboxServicer:
     """Missing associated documentation comment in .proto file."""
 
-    def Score(self, request, context):
+    def Execute(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def Describe(self, request, context):
+    def ExecuteBatch(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
 
-def add_VerifierServicer_to_server(servicer, server):
+def add_SandboxServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'Score': grpc.unary_unary_rpc_method_handler(
-                    servicer.Score,
-                    request_deserializer=verity_dot_v1_dot_verifier__pb2.ScoreRequest.FromString,
-                    response_serializer=verity_dot_v1_dot_verifier__pb2.ScoreResponse.SerializeToString,
+            'Execute': grpc.unary_unary_rpc_method_handler(
+                    servicer.Execute,
+                    request_deserializer=contract_dot_v1_dot_sandbox__pb2.ExecuteRequest.FromString,
+                    response_serializer=contract_dot_v1_dot_sandbox__pb2.ExecuteResult.SerializeToString,
             ),
-            'Describe': grpc.unary_unary_rpc_method_handler(
-                    servicer.Describe,
-                    request_deserializer=verity_dot_v1_dot_verifier__pb2.DescribeRequest.FromString,
-                    response_serializer=verity_dot_v1_dot_verifier__pb2.VerifierInfo.SerializeToString,
+            'ExecuteBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExecuteBatch,
+                    request_deserializer=contract_dot_v1_dot_sandbox__pb2.ExecuteBatchRequest.FromString,
+                    response_serializer=contract_dot_v1_dot_sandbox__pb2.ExecuteBatchResult.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'verity.v1.Verifier', rpc_method_handlers)
+            'verity.v1.Sandbox', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('verity.v1.Verifier', rpc_method_handlers)
+    server.add_registered_method_handlers('verity.v1.Sandbox', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
-class Verifier:
+class Sandbox:
     """Missing associated documentation comment in .proto file."""
 
     @staticmethod
-    def Score(request,
+    def Execute(request,
             target,
             options=(),
             channel_credentials=None,
@@ -99,9 +99,9 @@ class Verifier:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/verity.v1.Verifier/Score',
-            verity_dot_v1_dot_verifier__pb2.ScoreRequest.SerializeToString,
-            verity_dot_v1_dot_verifier__pb2.ScoreResponse.FromString,
+            '/verity.v1.Sandbox/Execute',
+            contract_dot_v1_dot_sandbox__pb2.ExecuteRequest.SerializeToString,
+            contract_dot_v1_dot_sandbox__pb2.ExecuteResult.FromString,
             options,
             channel_credentials,
             insecure,
@@ -113,7 +113,7 @@ class Verifier:
             _registered_method=True)
 
     @staticmethod
-    def Describe(request,
+    def ExecuteBatch(request,
             target,
             options=(),
             channel_credentials=None,
@@ -126,9 +126,9 @@ class Verifier:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/verity.v1.Verifier/Describe',
-            verity_dot_v1_dot_verifier__pb2.DescribeRequest.SerializeToString,
-            verity_dot_v1_dot_verifier__pb2.VerifierInfo.FromString,
+            '/verity.v1.Sandbox/ExecuteBatch',
+            contract_dot_v1_dot_sandbox__pb2.ExecuteBatchRequest.SerializeToString,
+            contract_dot_v1_dot_sandbox__pb2.ExecuteBatchResult.FromString,
             options,
             channel_credentials,
             insecure,
