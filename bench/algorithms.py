@@ -86,9 +86,9 @@ def make_batch(path: Path) -> dict:
     from trainer.data.arithmetic import arithmetic_splits
     from trainer.data.sampler import EpochSampler
     from trainer.model import load_model, load_tokenizer
+    from trainer.prompts import encode_prompt, with_response
     from trainer.rollout.base import SamplingParams
     from trainer.rollout.hf import HFEngine
-    from trainer.scoring import encode_prompt, with_response
 
     cfg = load_config()
     model, tokenizer = load_model(cfg.model.path), load_tokenizer(cfg.model.path)
@@ -118,6 +118,7 @@ def build_trainer(name: str, batch_path: str, model=None, tokenizer=None):
     from trainer.experience import Experience
     from trainer.loop import Trainer
     from trainer.model import load_model, load_tokenizer
+    from trainer.support import support_ids
 
     data = torch.load(batch_path, weights_only=False)
     overrides = [*COMMON, *ALGORITHMS.get(name, []), f"train.output_dir={tempfile.mkdtemp()}"]
@@ -128,7 +129,8 @@ def build_trainer(name: str, batch_path: str, model=None, tokenizer=None):
 
     def experience() -> Experience:
         exp = Experience.build(data["rollouts"], torch.tensor(data["rewards"]), torch.tensor(data["groups"]), tokenizer.pad_token_id)
-        exp.support_ids = trainer.collector.rlpt_support(exp)
+        if trainer.needs.support is not None:
+            exp.support_ids = support_ids(exp, trainer.needs.support, None, cfg.rollout.temperature, cfg.train.micro_batch_size)
         return exp
 
     return trainer, experience

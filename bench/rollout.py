@@ -21,9 +21,9 @@ from rich.progress import Progress
 
 from trainer.data.arithmetic import arithmetic_splits
 from trainer.model import load_model, load_tokenizer, resolve_model_path
+from trainer.prompts import encode_prompt
 from trainer.rollout.base import SamplingParams
 from trainer.rollout.hf import HFEngine
-from trainer.scoring import encode_prompt
 
 MODEL = "smollm2-135m-instruct"
 

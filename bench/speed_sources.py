@@ -39,17 +39,16 @@ from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn  # noqa: E402
 
 from rewards.math.check import check_one  # noqa: E402
-from trainer.algorithms.dapo import informative_groups  # noqa: E402
-from trainer.algorithms.grpo import normalized_outcome_advantage  # noqa: E402
+from trainer.algorithms.groups import informative_groups, normalized_outcome_advantage  # noqa: E402
 from trainer.data.arithmetic import arithmetic_splits  # noqa: E402
 from trainer.data.sampler import EpochSampler  # noqa: E402
 from trainer.logprobs import TokenBatch, response_logprobs  # noqa: E402
 from trainer.loop import micro_batches  # noqa: E402
 from trainer.model import load_model, load_tokenizer  # noqa: E402
+from trainer.prompts import encode_prompt  # noqa: E402
 from trainer.rollout.base import Rollout, SamplingParams, response_length  # noqa: E402
 from trainer.rollout.hf import HFEngine  # noqa: E402
-from trainer.scoring import encode_prompt  # noqa: E402
-from trainer.shared_prompts import left_pad  # noqa: E402
+from trainer.rollout.shared_prompts import left_pad  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "smollm2-135m-instruct"

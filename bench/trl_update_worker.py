@@ -18,10 +18,9 @@ from collections import defaultdict, deque
 from pathlib import Path
 
 import torch
+import trl_worker
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 from trl import GRPOTrainer
-
-import trl_worker
 
 
 class ReplayedResponses:

@@ -26,7 +26,7 @@ from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
 from rewards.math.check import check_one  # noqa: E402
 from trainer.rollout.base import response_length  # noqa: E402
-from trainer.shared_prompts import left_pad  # noqa: E402
+from trainer.rollout.shared_prompts import left_pad  # noqa: E402
 
 
 def correct(text: str, answer: str) -> float:

@@ -39,7 +39,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from rewards.math.check import check_one
 from trainer.algorithms import ADV_ESTIMATORS
-from trainer.algorithms.dapo import informative_groups
+from trainer.algorithms.groups import informative_groups
 from trainer.algorithms.types import AdvantageInputs
 from trainer.config import load_config
 from trainer.data.arithmetic import arithmetic_splits
@@ -47,9 +47,9 @@ from trainer.data.sampler import EpochSampler
 from trainer.experience import Experience
 from trainer.loop import Trainer
 from trainer.model import load_model, load_tokenizer
+from trainer.prompts import encode_prompt
 from trainer.rollout.base import Rollout, SamplingParams
 from trainer.rollout.hf import HFEngine
-from trainer.scoring import encode_prompt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from vs_trl import ROOT, task_spec, trl_python  # noqa: E402
@@ -125,7 +125,7 @@ def verity_update(cfg, model, tokenizer, train, exp: Experience) -> dict:
 
 def advantages(exp: Experience, eps: float) -> torch.Tensor:
     """[batch] verity's GRPO advantage of each row, with std epsilon ``eps``."""
-    return ADV_ESTIMATORS["grpo"](AdvantageInputs(exp.rewards, exp.group_ids, exp.mask, eps)).advantages[:, 0]
+    return ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards=exp.rewards, group_ids=exp.group_ids, mask=exp.mask, eps=eps)).advantages[:, 0]
 
 
 def run_trl(spec: dict, work: Path, venv: Path) -> dict:

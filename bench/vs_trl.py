@@ -46,7 +46,7 @@ from trainer.config import Config, load_config  # noqa: E402
 from trainer.data.arithmetic import arithmetic_splits  # noqa: E402
 from trainer.data.sampler import EpochSampler  # noqa: E402
 from trainer.model import load_tokenizer, resolve_model_path  # noqa: E402
-from trainer.scoring import encode_prompt  # noqa: E402
+from trainer.prompts import encode_prompt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TRL = "trl==1.16.*"

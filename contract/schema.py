@@ -1,4 +1,4 @@
-"""The sample and score shapes shared by datasets, the CLI and every verifier (see DESIGN.md).
+"""The sample and score shapes shared by datasets, the CLI and every verifier (docs/schema.md).
 
 A sample is one JSON object: ``{"id", "verifier", "prompt", "reference", "response"}``. A score is
 ``{"id", "reward", "status", "detail", "components"}``. :class:`Sample` validates a row and names the

@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 
 from sandbox.isolation import PROGRAM_ENV
 from sandbox.languages import Language
-from sandbox.limits import COMPILE_LIMITS, Limits, LimitError, resolve
+from sandbox.limits import COMPILE_LIMITS, LimitError, Limits, resolve
 
 MAX_CODE_BYTES = 1024 * 1024
 MAX_FILES = 64

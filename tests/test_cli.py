@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
 from serving.local import LocalServices
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_verity(*args, timeout=180):
@@ -125,3 +130,37 @@ def test_health_exits_zero_only_for_a_serving_service(math_server):
     assert (named.returncode, named.stdout.split()[-1]) == (0, "SERVING")
     assert (unknown.returncode, unknown.stdout.split()[-1]) == (1, "NOT_FOUND")
     assert (gone.returncode, gone.stdout.split()[-1]) == (1, "UNREACHABLE")
+
+
+def test_train_check_resolves_a_config_with_an_own_loss_without_loading_a_model(tmp_path):
+    (tmp_path / "my_rl.py").write_text(
+        "from trainer.algorithms import PolicyLossOutput\n\n\n"
+        "def reinforce(inp):\n"
+        '    """-A log pi per token."""\n'
+        "    return PolicyLossOutput(inp.aggregate(-inp.advantages * inp.logp))\n"
+    )
+    cache = tmp_path / "cache"
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "VERITY_CACHE": str(cache)}
+    result = subprocess.run([sys.executable, "-m", "verity.cli", "train", "--check", "configs/dapo.yaml", "algorithm.loss=my_rl:reinforce"], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    resolved = yaml.safe_load(result.stdout.split("# this config's algorithms")[0])
+    assert resolved["algorithm"]["loss"] == "my_rl:reinforce" and resolved["algorithm"]["dapo"]["dynamic_sampling"] is True
+    assert "algorithm.loss=my_rl:reinforce: -A log pi per token." in result.stdout
+    for name in ("grpo", "otb", "ppo_clip", "dppo_kl_topk", "rlpt", "tis", "kl"):
+        assert f"\n  {name} " in result.stdout
+    assert not cache.exists()  # no model was converted or loaded
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["algorithm.loss=my_missing_module:loss"], "config key 'algorithm.loss': 'my_missing_module:loss': module 'my_missing_module' does not import"),
+        (["algorithm.advantage=grpo2"], "did you mean 'grpo'?"),
+        (["data.train=/no/such/train.jsonl"], "data.train: /no/such/train.jsonl does not exist"),
+        (["algorithm.loss=dapo", "algorithm.loss_agg=seq-mean-token-mean"], "set algorithm.loss_agg=token-mean"),
+    ],
+)
+def test_train_check_exits_2_with_the_reason(overrides, message):
+    result = run_verity("train", "--check", *overrides, timeout=120)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("verity train: ") and message in result.stderr and "Traceback" not in result.stderr

@@ -13,7 +13,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+
+from trainer.algorithms import ADV_ESTIMATORS, POLICY_LOSSES, TRANSFORMS
+from trainer.algorithms.registry import ADVANTAGE, LOSS, Registration, registered, resolve
+from trainer.algorithms.types import Needs, Params
 
 
 class ConfigError(ValueError):
@@ -47,7 +51,7 @@ class TelecomTaskConfig(Section):
 class DataConfig(Section):
     train: str | None = Field(None, description="Training samples in `format`. None: the built-in task's train split.")
     test: str | None = Field(None, description="Held-out samples for evaluation, in `format`. None: the built-in task's test split.")
-    format: Literal["samples", "teleqna", "oran-bench"] = Field("samples", description="Format of the train/test files: `samples` (JSONL or Parquet in the DESIGN.md schema; verl-style Parquet is mapped), `teleqna` (TeleQnA's JSON) or `oran-bench` (ORAN-Bench-13K's JSON lines); the last two become mcq samples for the telecom grader.")
+    format: Literal["samples", "teleqna", "oran-bench"] = Field("samples", description="Format of the train/test files: `samples` (JSONL or Parquet in the sample schema of docs/schema.md; verl-style Parquet is mapped), `teleqna` (TeleQnA's JSON) or `oran-bench` (ORAN-Bench-13K's JSON lines); the last two become mcq samples for the telecom grader.")
     task: Literal["arithmetic", "telecom"] = Field("arithmetic", description="The built-in task used where train/test is None: `arithmetic` (a + b, math verifier) or `telecom` (generated radio-engineering questions, telecom grader).")
     arithmetic: ArithmeticConfig = Field(default_factory=ArithmeticConfig, description="The built-in task: 'What is a + b?' with a boxed answer, checked by the math verifier.")
     telecom: TelecomTaskConfig = Field(default_factory=TelecomTaskConfig, description="The built-in telecom task: dB conversions, path loss, noise, Shannon capacity, link budgets, 5G NR numerology and resource blocks, frequency ranges; answers computed exactly.")
@@ -75,34 +79,8 @@ class RolloutConfig(Section):
     batch_size: int = Field(64, ge=1, description="Sequences per generate call.")
 
 
-class RLPTConfig(Section):
-    """RLPT, Reinforcement Learning with Promising Tokens (arXiv 2602.03195)."""
-
-    top_k: int = Field(0, ge=0, description="RLPT (arXiv 2602.03195): K of the promising-token set P_t = TopK(z_t, K), the sampled token always forced in; the policy is renormalized on it: log pi~(y_t) = z_t[y_t] - logsumexp_{v in P_t} z_t[v], used for the new and the old policy. 0 = off; 16 is the reconstruction's default.")
-    support: Literal["rollout", "reference"] = Field("rollout", description="RLPT: whose logits choose P_t. rollout: the sampling policy (sampling is then restricted to P_t, i.e. top-k sampling); reference: the frozen initial model at the same positions (one extra forward without gradient).")
-    top_p: float = Field(1.0, gt=0, le=1, description="RLPT: intersect P_t with the nucleus {smallest prefix of the sorted distribution with mass >= top_p} (1 = off).")
-
-
-class OTBConfig(Section):
-    """OTB, the Optimal Token Baseline (arXiv 2602.07078)."""
-
-    zero_tail: bool = Field(True, description="OTB: when exactly one response is the longest of its group, its baseline past the second-longest length is 0 (its advantage there would otherwise be identically 0).")
-    rollout_is: bool = Field(False, description="OTB: weight the proxy by the squared truncated importance weight, w <- w * min(pi_old(y) / mu(y), is_cap)^2, mu the rollout policy.")
-    is_cap: float = Field(2.0, gt=0, description="OTB: truncation of the importance weight in rollout_is.")
-
-
-class DPPOConfig(Section):
-    """DPPO, Divergence Proximal Policy Optimization (arXiv 2602.04879)."""
-
-    anchor: Literal["rollout", "recompute"] = Field("rollout", description="DPPO: the policy mu of the trust region. rollout: the log-probs the rollout engine sampled with; recompute: the trainer's log-probs before the update (one extra forward without gradient).")
-    tv_delta: float = Field(0.15, gt=0, description="DPPO: threshold delta of the TV divergence (dppo_tv_*): a token is masked when D_TV > delta and the update would move pi(y) further away from mu(y) in the direction of A.")
-    kl_delta: float = Field(0.05, gt=0, description="DPPO: threshold delta of the KL divergence (dppo_kl_*).")
-    is_cap: float = Field(10.0, gt=0, description="DPPO: cap C of the importance weight in loss = -A sg(min(pi(y)/mu(y), C)) M log pi(y).")
-    top_k: int = Field(20, ge=1, description="DPPO top-K: K of the rollout distribution's top-K ids and log-probs stored per token (the sampled token replaces the K-th when absent; the rest of the mass is one bucket).")
-
-
 class DAPOConfig(Section):
-    """DAPO's batch-level techniques (arXiv 2503.14476); its clip-higher is algorithm.eps_high."""
+    """DAPO's batch-level techniques (arXiv 2503.14476); its clip-higher is the dapo loss's algorithm.clip.eps_high."""
 
     dynamic_sampling: bool = Field(False, description="DAPO dynamic sampling: drop groups whose rewards are all equal and sample more prompts until the step has rollout.prompts_per_step groups (at most max_sampling_rounds extra rounds; then train on what there is).")
     max_sampling_rounds: int = Field(3, ge=0, description="DAPO: cap on the extra generation rounds of dynamic sampling.")
@@ -118,49 +96,103 @@ class DASHConfig(Section):
     filter_tau: float = Field(0.0, ge=0, description="DASH gradient filtering: drop samples whose group-normalized outcome advantage |(R_i - mean_j R_j) / (std_j R_j + eps)| <= tau before any forward or backward work; the loss is normalized over the kept samples only, so dropped samples do not shrink the step. 0 = off; the paper uses 0.1.")
 
 
-class AlgorithmConfig(Section):
-    advantage: Literal["grpo", "dr_grpo", "rloo", "otb"] = Field("grpo", description="Advantage estimator. grpo: A_i = (R_i - mean_j R_j) / (std_j R_j + eps) (DeepSeekMath, arXiv 2402.03300); dr_grpo: A_i = R_i - mean_j R_j (Dr.GRPO, arXiv 2503.20783); rloo: A_i = R_i - mean_{j != i} R_j (Ahmadian et al., arXiv 2402.14740); otb: per-token A_{i,t} = G_{i,t} - B_t with B_t = sum_i G_{i,t} W_{i,t} / (sum_i W_{i,t} + 1e-8), W the cumulative logit-gradient proxy sum_{j<=t} (1 - 2 pi(y_j) + sum_v pi(v)^2) (OTB, arXiv 2602.07078).")
-    loss: Literal["ppo_clip", "dapo", "dppo_tv_binary", "dppo_kl_binary", "dppo_tv_topk", "dppo_kl_topk"] = Field("ppo_clip", description="Policy loss. ppo_clip: -min(r A, clip(r, 1-eps_low, 1+eps_high) A), r = exp(logp - logp_old); dapo: the same with DAPO's clip-higher (eps_high 0.28) and token-mean aggregation (arXiv 2503.14476); dppo_{tv,kl}_{binary,topk}: -A sg(min(pi/mu, C)) M log pi with the DPPO divergence mask M (arXiv 2602.04879).")
-    eps_low: float = Field(0.2, ge=0, description="Lower clip range of the ratio (ppo_clip, dapo).")
-    eps_high: float = Field(0.2, ge=0, description="Upper clip range of the ratio (ppo_clip, dapo). Unset: 0.2, or DAPO's clip-higher 0.28 when loss is dapo.")
-    adv_eps: float = Field(1e-6, gt=0, description="eps in the GRPO std normalization (grpo, and DASH's filter statistic).")
+def _choices(table: dict[str, Registration]) -> str:
+    return "; ".join(f"{name}, {reg.summary.rstrip('.')}" for name, reg in table.items())
+
+
+class AlgorithmBase(Section):
+    """The algorithm: a registered advantage estimator and policy loss (or your own, by import
+    path), the loop's own options, and one section per registered parameter model (added below
+    from the registries), which configures the algorithms that use it."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)  # extra: sections of algorithms given by import path
+
+    advantage: str = Field("grpo", description=f"Advantage estimator: a registered name ({_choices(ADV_ESTIMATORS)}) or your own as module:function (docs/algorithms.md).")
+    loss: str = Field("ppo_clip", description=f"Policy loss: a registered name ({_choices(POLICY_LOSSES)}) or your own as module:function (docs/algorithms.md).")
+    adv_eps: float = Field(1e-6, gt=0, description="eps of the group std normalization (AdvantageInputs.eps: grpo, and DASH's filter statistic).")
     loss_agg: Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = Field("token-mean", description="Loss aggregation: token-mean (sum over all tokens of the batch / their number; DAPO), seq-mean-token-mean (mean over sequences of per-sequence token means; GRPO paper), seq-mean-token-sum-norm (sum / (sequences x max_new_tokens); Dr.GRPO).")
-    kl_coef: float = Field(0.0, ge=0, description="Weight of a KL penalty to the frozen initial policy (0 = off, no reference model is loaded; DASH finding iii).")
-    kl_estimator: Literal["k1", "k2", "k3"] = Field("k3", description="KL estimator per token with d = logp_ref - logp: k1 = -d, k2 = d^2 / 2, k3 = exp(d) - d - 1 (Schulman 2020).")
-    tis_cap: float = Field(0.0, ge=0, description="Truncated importance sampling for the trainer-inference mismatch (Yao et al. 2025, 'Your Efficient RL Framework Secretly Brings You Off-Policy RL Training'): every token's advantage is multiplied by sg(min(pi_old(y_t) / mu(y_t), C)), mu the rollout engine's probability, C = tis_cap (2 is common). 0 = off.")
     updates_per_batch: int = Field(1, ge=1, description="Optimizer passes over each batch. 1 is on-policy: logp_old = logp.detach() (ratio 1, no second forward). >1 recomputes logp_old once before the first pass.")
-    rlpt: RLPTConfig = Field(default_factory=RLPTConfig, description="RLPT: optimize on the top-K promising tokens.")
-    otb: OTBConfig = Field(default_factory=OTBConfig, description="OTB: the optimal token baseline.")
-    dppo: DPPOConfig = Field(default_factory=DPPOConfig, description="DPPO: the divergence trust region.")
     dapo: DAPOConfig = Field(default_factory=DAPOConfig, description="DAPO: dynamic sampling and overlong handling.")
     dash: DASHConfig = Field(default_factory=DASHConfig, description="DASH: preemptive sampling and gradient filtering.")
 
-    @model_validator(mode="before")
+    @field_validator("advantage")
     @classmethod
-    def _clip_higher_default(cls, data: Any) -> Any:
-        """DAPO's clip-higher: eps_high defaults to 0.28 when the loss is dapo."""
-        if isinstance(data, dict) and data.get("loss") == "dapo" and "eps_high" not in data:
-            data = {**data, "eps_high": 0.28}
-        return data
+    def _registered_estimator(cls, name: str) -> str:
+        resolve(ADVANTAGE, name)
+        return name
 
-    @property
-    def uses_dppo(self) -> bool:
-        return self.loss.startswith("dppo_")
+    @field_validator("loss")
+    @classmethod
+    def _registered_loss(cls, name: str) -> str:
+        resolve(LOSS, name)
+        return name
 
-    @property
-    def dppo_topk(self) -> int:
-        """K of the rollout top-K the loss needs (0: none)."""
-        return self.dppo.top_k if self.loss.endswith("_topk") else 0
+    @model_validator(mode="after")
+    def _sections(self) -> AlgorithmBase:
+        """Validate the sections of algorithms given by import path, apply the selected algorithms'
+        own defaults, and refuse a section set for an algorithm that is not selected."""
+        selected = [resolve(ADVANTAGE, self.advantage), resolve(LOSS, self.loss)]
+        own = {reg.params.section: reg.params for reg in selected if reg.params is not None}
+        for key, value in list((self.model_extra or {}).items()):
+            if key not in own:
+                raise ValueError(f"unknown config key 'algorithm.{key}'{_suggest('algorithm.' + key)}")
+            try:
+                self.__pydantic_extra__[key] = value if isinstance(value, own[key]) else own[key].model_validate(value)
+            except ValidationError as e:
+                first = e.errors()[0]
+                raise ValueError(f"config key 'algorithm.{key}.{'.'.join(str(p) for p in first['loc'])}': {first['msg']} (got {first.get('input')!r})") from None
+        for reg in selected:
+            params = self.params(reg)
+            for name, value in reg.defaults.items():
+                if name not in params.model_fields_set:
+                    setattr(params, name, value)
+        used = set(own) | {reg.params.section for reg in TRANSFORMS.values()}
+        for section, model in registered_sections().items():
+            if section in self.model_fields_set and section not in used:
+                users = sorted(name for table in (ADV_ESTIMATORS, POLICY_LOSSES) for name, reg in table.items() if reg.params is model)
+                raise ValueError(f"algorithm.{section} configures {', '.join(users)}, which this config does not use (algorithm.advantage={self.advantage}, algorithm.loss={self.loss}): remove algorithm.{section} or choose one of them")
+        return self
 
-    @property
-    def needs_reference(self) -> bool:
-        """Whether the frozen initial model is loaded (KL penalty, RLPT reference support)."""
-        return self.kl_coef > 0 or (self.rlpt.top_k > 0 and self.rlpt.support == "reference")
+    def params(self, reg: Registration) -> Params | None:
+        """The parameters the config gives ``reg`` (its section), or None when it has no model."""
+        if reg.params is None:
+            return None
+        section = getattr(self, reg.params.section, None)
+        return section if isinstance(section, reg.params) else reg.params()
 
-    @property
-    def needs_recompute(self) -> bool:
-        """Whether the step runs a forward without gradient for the old policy before training."""
-        return self.updates_per_batch > 1 or (self.uses_dppo and self.dppo.anchor == "recompute")
+    def parts(self) -> list[tuple[str, Registration, Params | None]]:
+        """The step's algorithms, each with the config key that selects it and its parameters: the
+        advantage estimator, the policy loss, and every transform its parameters make active."""
+        parts = [(f"algorithm.advantage={self.advantage}", resolve(ADVANTAGE, self.advantage)), (f"algorithm.loss={self.loss}", resolve(LOSS, self.loss))]
+        parts += [(f"algorithm.{reg.params.section}", reg) for reg in TRANSFORMS.values()]
+        return [(label, reg, self.params(reg)) for label, reg in parts if reg.active(self.params(reg))]
+
+    def needs(self) -> Needs:
+        """The union of what the step's algorithms need from the loop."""
+        needs = Needs()
+        for _, reg, params in self.parts():
+            needs = needs | reg.needs(params)
+        return needs
+
+
+def registered_sections() -> dict[str, type[Params]]:
+    """Every parameter model the registries declare, by its config section."""
+    sections: dict[str, type[Params]] = {}
+    for table in registered().values():
+        for reg in table.values():
+            if reg.params is not None:
+                if sections.get(reg.params.section, reg.params) is not reg.params:
+                    raise TypeError(f"two parameter models claim algorithm.{reg.params.section}: {sections[reg.params.section].__name__} and {reg.params.__name__}")
+                sections[reg.params.section] = reg.params
+    return sections
+
+
+AlgorithmConfig = create_model(
+    "AlgorithmConfig",
+    __base__=AlgorithmBase,
+    **{section: (model, Field(default_factory=model, description=(model.__doc__ or "").strip())) for section, model in registered_sections().items()},
+)
+
 
 class OptimConfig(Section):
     lr: float = Field(1e-5, gt=0, description="AdamW learning rate.")
@@ -223,7 +255,7 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _combinations(self) -> "Config":
-        """Reject combinations that do not make sense, saying why (ALGORITHMS.md 'composes with')."""
+        """Reject combinations that do not make sense, saying why (docs/algorithms.md, 'What composes with what')."""
         problems = combination_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
@@ -231,21 +263,29 @@ class Config(Section):
 
 
 def combination_problems(cfg: Config) -> list[str]:
-    """Why this combination of options cannot run (empty when it can)."""
+    """Why this combination of options cannot run (empty when it can): what the selected
+    algorithms declare they need, held against each other and against the loop's options."""
     alg, rollout = cfg.algorithm, cfg.rollout
+    parts = alg.parts()
     problems = []
-    if alg.loss == "dapo" and alg.loss_agg != "token-mean":
-        problems.append(f"algorithm.loss=dapo is DAPO's token-level loss: algorithm.loss_agg must be token-mean (got {alg.loss_agg}); use loss=ppo_clip with eps_high=0.28 for clip-higher alone")
-    if alg.rlpt.top_k and alg.rlpt.support == "rollout" and rollout.top_k not in (0, alg.rlpt.top_k):
-        problems.append(f"algorithm.rlpt.support=rollout samples from the top-{alg.rlpt.top_k} support itself: rollout.top_k={rollout.top_k} contradicts it; leave rollout.top_k at 0")
-    if alg.rlpt.top_k and alg.rlpt.support == "rollout" and rollout.top_p < 1.0:
-        problems.append("algorithm.rlpt.support=rollout restricts sampling to P_t: set the nucleus with algorithm.rlpt.top_p, not rollout.top_p")
-    if alg.rlpt.top_k and alg.rlpt.support == "reference" and alg.uses_dppo and alg.dppo.anchor == "rollout":
-        problems.append("DPPO's rollout anchor needs mu restricted to the RLPT support, but the rollout sampled from the full distribution when algorithm.rlpt.support=reference: set algorithm.dppo.anchor=recompute")
-    if alg.rlpt.top_k and alg.uses_dppo and alg.dppo_topk and alg.rlpt.support == "reference":
-        problems.append("DPPO top-K over an RLPT reference support has no rollout distribution on that support: use a binary DPPO loss or algorithm.rlpt.support=rollout")
-    if alg.otb.rollout_is and alg.advantage != "otb":
-        problems.append("algorithm.otb.rollout_is weights OTB's proxy: it needs algorithm.advantage=otb")
+    try:
+        support = alg.needs().support
+    except ValueError as e:  # two algorithms need different things of the same kind
+        return [f"{' + '.join(label for label, _, _ in parts)}: {e}"]
+    supplier = next((label for label, reg, params in parts if reg.needs(params).support is not None), "")
+    for label, reg, params in parts:
+        needs = reg.needs(params)
+        if needs.loss_agg is not None and alg.loss_agg != needs.loss_agg:
+            problems.append(f"{label} is defined with the {needs.loss_agg} loss aggregation: set algorithm.loss_agg={needs.loss_agg} (got {alg.loss_agg})")
+        if needs.sample_top_k and rollout.top_k not in (0, needs.sample_top_k):
+            problems.append(f"{label} samples from its own top-{needs.sample_top_k} support: rollout.top_k={rollout.top_k} contradicts it; leave rollout.top_k at 0")
+        if needs.sample_top_k and rollout.top_p < 1.0:
+            problems.append(f"{label} restricts sampling to its support: set its own nucleus ({label}.top_p), not rollout.top_p")
+        if support is not None and support.source == "reference" and (needs.rollout_policy or needs.rollout_topk):
+            problems.append(
+                f"{label} compares the trained policy with the rollout policy token by token, but {supplier} renormalizes the policy on the reference model's support, "
+                f"which the rollout did not sample from: choose options of {label} that do not use the rollout policy, or {supplier}.support=rollout"
+            )
     if not alg.dash.preemptive and alg.dapo.dynamic_sampling:
         problems.append("DAPO dynamic sampling refills the step's batch before any backward pass: it needs algorithm.dash.preemptive=true")
     if not alg.dash.preemptive and alg.updates_per_batch > 1:
@@ -265,6 +305,17 @@ def valid_keys(model: type[BaseModel] = Config, prefix: str = "") -> list[str]:
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             keys.extend(valid_keys(ann, key + "."))
     return keys
+
+
+def _is_section(key: str) -> bool:
+    """Whether dotted ``key`` names a section of the config ("" is the whole config)."""
+    model: type[BaseModel] = Config
+    for part in filter(None, key.split(".")):
+        field = model.model_fields.get(part)
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return False
+        model = field.annotation
+    return True
 
 
 def _suggest(key: str) -> str:
@@ -329,8 +380,10 @@ def _explain(error: ValidationError, path: Path | None) -> str:
         key = ".".join(str(p) for p in err["loc"] if not isinstance(p, int))
         if err["type"] == "extra_forbidden":
             lines.append(f"unknown config key '{key}'{_suggest(key)}")
-        elif not key:  # a cross-field check (combination_problems)
+        elif err["type"] == "value_error" and _is_section(key):  # a check of a whole section: its message names the keys
             lines.append(str(err["msg"]).removeprefix("Value error, "))
+        elif err["type"] == "value_error":
+            lines.append(f"config key '{key}': {str(err['msg']).removeprefix('Value error, ')}")
         else:
             lines.append(f"config key '{key}': {err['msg']} (got {err.get('input')!r})")
     where = f"{path}: " if path else ""
@@ -348,7 +401,7 @@ def reference_markdown() -> str:
                 walk(type(value), value, prefix + name + ".")
             else:
                 shown = "`" + yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip() + "`"
-                rows.append(f"| `{prefix}{name}` | {shown} | {field.description} |")
+                rows.append(f"| `{prefix}{name}` | {shown} | {field.description.replace('|', chr(92) + '|')} |")
 
     walk(Config, Config(), "")
     return "\n".join(rows)

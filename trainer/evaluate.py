@@ -6,8 +6,8 @@ from collections import Counter
 from collections.abc import Callable
 
 from contract.schema import Sample, Score, Status
+from trainer.prompts import encode_prompt, with_response
 from trainer.rollout.base import RolloutEngine, SamplingParams
-from trainer.scoring import encode_prompt, with_response
 
 
 def evaluate(engine: RolloutEngine, tokenizer, samples: list[Sample], score: Callable[[list[Sample]], list[Score]], max_new_tokens: int, chat_template: bool = True) -> dict[str, float]:

@@ -13,6 +13,8 @@ import math
 
 import torch
 
+from trainer.algorithms.reductions import Mean, Stat, Sum, Var
+
 
 class GradientAccumulator:
     def __init__(self, params) -> None:
@@ -42,14 +44,10 @@ class GradientAccumulator:
             p.grad = g
         self.sum = None
 
-    def norm_stats(self) -> dict[str, float]:
-        """Mean and (unbiased) variance of the per-micro-batch gradient norms collected so far; the
-        variance only when there were at least two micro-batches."""
-        n = len(self.micro_norms)
-        if n == 0:
+    def norm_stats(self) -> dict[str, Stat]:
+        """The per-micro-batch gradient norms collected so far: their mean, their (unbiased)
+        variance, and how many there were."""
+        norms = self.micro_norms
+        if not norms:
             return {}
-        mean = sum(self.micro_norms) / n
-        stats = {"grad_norm/micro_mean": mean, "grad_norm/micro_batches": float(n)}
-        if n > 1:
-            stats["grad_norm/micro_var"] = sum((x - mean) ** 2 for x in self.micro_norms) / (n - 1)
-        return stats
+        return {"grad_norm/micro_mean": Mean(sum(norms), len(norms)), "grad_norm/micro_batches": Sum(len(norms)), "grad_norm/micro_var": Var(norms)}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import torch
 from transformers import DynamicCache
 
-from trainer.shared_prompts import DistinctPrompts
+from trainer.rollout.shared_prompts import DistinctPrompts
 
 
 @dataclass

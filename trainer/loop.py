@@ -9,10 +9,15 @@ One optimizer step, top-down:
   3. choose the samples to train on before any forward pass: DASH's filter and DAPO's overlong
      filter drop samples (and leave the normalizer), samples whose loss is provably 0 are skipped
      (and stay in it);
-  4. per micro-batch: one forward pass gives the log-probs and what the algorithms need (RLPT
-     support, OTB's sum pi^2, DPPO's top-K); advantages from the registered estimator
-     (``algorithm.advantage``); the registered loss (``algorithm.loss``); backward;
+  4. per micro-batch: one forward pass gives the log-probs and what the step's algorithms declare
+     they need (a support to renormalize on, sum pi^2, log-probs at the rollout's top-K ids);
+     advantages from the registered estimator (``algorithm.advantage``); the active transforms
+     (which may reweight advantages, add a loss term, report metrics); the registered loss
+     (``algorithm.loss``); backward;
   5. divide the accumulated gradient by the step's loss divisor; clip; AdamW step.
+
+The loop knows algorithms only through the registries and their declared needs
+(:mod:`trainer.algorithms`); every statistic it and they report declares how it reduces.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -28,13 +33,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from contract.schema import Sample
-from trainer.algorithms import ADV_ESTIMATORS, POLICY_LOSSES
-from trainer.algorithms.aggregation import aggregate
-from trainer.algorithms.dapo import informative_groups
 from trainer.algorithms.dash import keep_after_filter
-from trainer.algorithms.kl import kl_estimate
-from trainer.algorithms.tis import truncated_is_weight
-from trainer.algorithms.types import AdvantageInputs, AdvantageOutput, DPPOParams, LossNormalizer, PolicyLossInputs, PolicyStats
+from trainer.algorithms.reductions import First, Last, Mean, StepStats, Sum
+from trainer.algorithms.registry import ADVANTAGE, LOSS, TRANSFORM, resolve
+from trainer.algorithms.types import AdvantageInputs, AdvantageOutput, LossNormalizer, MicroBatch, PolicyLossInputs, PolicyStats, TopKLogprobs
 from trainer.checkpoint import load_trainer_state, save_checkpoint, set_rng_state
 from trainer.collect import Collector, Scorer
 from trainer.config import Config
@@ -43,7 +45,7 @@ from trainer.evaluate import evaluate
 from trainer.experience import Experience
 from trainer.gradients import GradientAccumulator
 from trainer.logprobs import LogprobOutput, response_logprobs
-from trainer.metrics import MetricsLogger, plot_metrics, step_metrics
+from trainer.metrics import MetricsLogger, plot_metrics
 from trainer.rollout.base import RolloutEngine
 
 
@@ -61,9 +63,9 @@ class Plan:
     exp: Experience
     micro: list[torch.Tensor]  # row indices of each micro-batch
     counts: LossNormalizer  # the kept samples' counts (the loss normalizer's share of this experience)
-    advantages: torch.Tensor | None  # [batch, seq] when known before the forward pass
+    advantages: AdvantageOutput | None  # [batch, seq] when known before the forward pass
     old: list[LogprobOutput] | None = None  # recomputed old policy, per micro-batch
-    micro_adv: dict[int, AdvantageOutput] = field(default_factory=dict)  # estimators needing policy stats
+    micro_adv: dict[int, AdvantageOutput] = field(default_factory=dict)  # estimators computed after the forward
     skipped: int = 0  # samples whose loss is provably 0 (no forward or backward)
     filtered: int = 0  # samples dropped by DASH's or the overlong filter
 
@@ -95,12 +97,18 @@ class Trainer:
         self.console = console or Console(stderr=True)
         self.output_dir = Path(cfg.train.output_dir)
         self.sampler = EpochSampler(train, cfg.train.seed)
-        o = cfg.optim
+        o, alg = cfg.optim, cfg.algorithm
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: min(1.0, (s + 1) / (o.warmup_steps + 1)))
         self.step = 0
         self.resumed = False
-        self.collector = Collector(cfg, tokenizer, engine, score, self.sampler, ref_model)
+        # the step's algorithms, each with its parameters, and what they need of the loop
+        self.estimator, self.loss = resolve(ADVANTAGE, alg.advantage), resolve(LOSS, alg.loss)
+        self.estimator_params, self.loss_params = alg.params(self.estimator), alg.params(self.loss)
+        self.transforms = [(reg, params) for _, reg, params in alg.parts() if reg.kind == TRANSFORM]
+        self.needs = alg.needs()
+        self.advantage_after_forward = self.estimator.needs(self.estimator_params).policy_stats
+        self.collector = Collector(cfg, tokenizer, engine, score, self.sampler, self.needs, ref_model)
 
     # ---- checkpoints -------------------------------------------------------------------------
     def restore(self, checkpoint: Path) -> None:
@@ -155,162 +163,173 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         r, alg = self.cfg.rollout, self.cfg.algorithm
         t0 = time.perf_counter()
-        sums: dict[str, float] = defaultdict(float)
+        stats = StepStats()
         prompts = self.sampler.next_batch(r.prompts_per_step)
         per_part = len(prompts) if alg.dash.preemptive else max(1, self.cfg.train.micro_batch_size // r.group_size)
         acc = GradientAccumulator(self.model.parameters())
-        plans = []
+        plans, first_loss = [], 0.0
         for start in range(0, len(prompts), per_part):
-            exp = self.collector.collect(prompts[start : start + per_part], sums)
+            exp = self.collector.collect(prompts[start : start + per_part], stats)
             if exp is None:
                 continue
             t = time.perf_counter()
             plans.append(self.plan(exp))
-            self.backward_pass(plans[-1], acc, sums, first=True)
-            sums["time/backward"] += time.perf_counter() - t
+            first_loss += self.backward_pass(plans[-1], acc, stats, first=True)
+            stats.add("time/backward", Sum(time.perf_counter() - t))
         if not plans:
             self.console.print("[yellow]every score of this step failed (ERROR): no update[/]")
-            return self._metrics(sums, acc, t0)
+            return self._metrics(stats, acc, t0)
         self.engine.sleep()  # every generation of this step is done
         t = time.perf_counter()
-        self._optimize(plans, acc, sums)
-        sums["time/backward"] += time.perf_counter() - t
-        self._sync_engine(sums)
-        return self._metrics(sums, acc, t0)
+        self._optimize(plans, acc, stats, first_loss)
+        stats.add("time/backward", Sum(time.perf_counter() - t))
+        self._sync_engine(stats)
+        return self._metrics(stats, acc, t0)
 
     def learn(self, exp: Experience) -> dict[str, float]:
         """One optimizer step on a given experience (what preemptive sampling would have collected)."""
         t0 = time.perf_counter()
-        sums: dict[str, float] = defaultdict(float)
+        stats = StepStats()
         acc = GradientAccumulator(self.model.parameters())
         plan = self.plan(exp)
-        self.backward_pass(plan, acc, sums, first=True)
-        self._optimize([plan], acc, sums)
-        self._sync_engine(sums)
-        return self._metrics(sums, acc, t0)
+        first_loss = self.backward_pass(plan, acc, stats, first=True)
+        self._optimize([plan], acc, stats, first_loss)
+        self._sync_engine(stats)
+        return self._metrics(stats, acc, t0)
 
-    def _optimize(self, plans: list[Plan], acc: GradientAccumulator, sums: dict[str, float]) -> None:
+    def _optimize(self, plans: list[Plan], acc: GradientAccumulator, stats: StepStats, first_loss: float) -> None:
         """The optimizer step on the first pass's gradient, then the further passes, each with its step."""
         total = LossNormalizer(sum(p.counts.tokens for p in plans), sum(p.counts.sequences for p in plans), self.cfg.rollout.max_new_tokens)
-        self.optimizer_step(acc, total, sums)
+        self.optimizer_step(acc, total, stats, first_loss)
         for _ in range(self.cfg.algorithm.updates_per_batch - 1):  # further passes (preemptive only: one plan)
-            for plan in plans:
-                self.backward_pass(plan, acc, sums, first=False)
-            self.optimizer_step(acc, total, sums)
+            pass_loss = sum(self.backward_pass(plan, acc, stats, first=False) for plan in plans)
+            self.optimizer_step(acc, total, stats, pass_loss)
         self.scheduler.step()
 
-    def _sync_engine(self, sums: dict[str, float]) -> None:
+    def _sync_engine(self, stats: StepStats) -> None:
         """The rollout engine takes the new weights (in memory; nothing for ``hf``)."""
         t = time.perf_counter()
         self.engine.update_weights(self.model)
-        sums["time/weight_sync"] += time.perf_counter() - t
+        stats.add("time/weight_sync", Sum(time.perf_counter() - t))
 
-    def _metrics(self, sums: dict[str, float], acc: GradientAccumulator, t0: float) -> dict[str, float]:
-        metrics = step_metrics(sums, self.cfg.algorithm.updates_per_batch, self.scheduler.get_last_lr()[0], acc.norm_stats())
-        metrics["time/step"] = time.perf_counter() - t0
-        return metrics
+    def _metrics(self, stats: StepStats, acc: GradientAccumulator, t0: float) -> dict[str, float]:
+        stats.add("lr", First(self.scheduler.get_last_lr()[0]))
+        stats.update(acc.norm_stats())
+        stats.add("time/step", Sum(time.perf_counter() - t0))
+        return stats.values()
 
     # ---- 3: what to train on -----------------------------------------------------------------
     def plan(self, exp: Experience) -> Plan:
         cfg, alg = self.cfg, self.cfg.algorithm
-        estimator = ADV_ESTIMATORS[alg.advantage]
-        advantages = None if estimator.needs_policy_stats else estimator(self._adv_inputs(exp, None)).advantages  # [batch, seq]
+        advantages = None if self.advantage_after_forward else self.estimator(AdvantageInputs(rewards=exp.rewards, group_ids=exp.group_ids, mask=exp.mask, eps=alg.adv_eps), self.estimator_params)
         keep = keep_after_filter(exp.rewards, exp.group_ids, alg.dash.filter_tau, alg.adv_eps)  # [batch]
         if alg.dapo.overlong_filter:
             keep &= exp.finished
         counts = LossNormalizer(tokens=float(exp.mask[keep].sum()), sequences=float(keep.sum()), max_len=cfg.rollout.max_new_tokens)
         # A sample whose every loss term is exactly 0 adds no gradient: skip its forward/backward.
-        exact_skip = cfg.train.skip_zero_advantage and alg.kl_coef == 0 and alg.updates_per_batch == 1
+        exact_skip = cfg.train.skip_zero_advantage and not self.needs.trains_zero_advantage and alg.updates_per_batch == 1
         zero = self._provably_zero(exp, advantages) if exact_skip else torch.zeros(len(exp), dtype=torch.bool)
         rows = (keep & ~zero).nonzero().squeeze(1).tolist()
-        plan = Plan(exp, micro_batches(exp.group_ids, exp.tokens.response_len, rows, cfg.train.micro_batch_size, whole_groups=estimator.needs_policy_stats), counts, advantages, skipped=int((keep & zero).sum()), filtered=int((~keep).sum()))
-        if alg.needs_recompute:
+        plan = Plan(exp, micro_batches(exp.group_ids, exp.tokens.response_len, rows, cfg.train.micro_batch_size, whole_groups=self.needs.whole_groups), counts, advantages, skipped=int((keep & zero).sum()), filtered=int((~keep).sum()))
+        if self.needs.recompute_old or alg.updates_per_batch > 1:
             with torch.no_grad():
                 plan.old = [self._forward(exp.slice(idx), with_entropy=False) for idx in plan.micro]
         return plan
 
-    @staticmethod
-    def _provably_zero(exp: Experience, advantages: torch.Tensor | None) -> torch.Tensor:
-        """[batch] bool. Known advantages: all exactly 0. Otherwise (OTB): the group's returns are all
-        0, so every baseline (a weighted mean of returns) is 0 too."""
+    def _provably_zero(self, exp: Experience, advantages: AdvantageOutput | None) -> torch.Tensor:
+        """[batch] bool: samples whose advantages are all exactly 0. Known advantages say so
+        themselves; an estimator computed after the forward pass says which it can tell before."""
         if advantages is not None:
-            return (advantages == 0).all(-1)
-        return ~informative_groups(exp.rewards, exp.group_ids) & (exp.rewards == 0)
+            return (advantages.advantages == 0).all(-1)
+        if self.estimator.zero_before_forward is not None:
+            return self.estimator.zero_before_forward(exp.rewards, exp.group_ids)
+        return torch.zeros(len(exp), dtype=torch.bool)
 
-    # ---- 4: forward, advantages, loss, backward ----------------------------------------------
+    # ---- 4: forward, advantages, transforms, loss, backward ----------------------------------
     def _forward(self, sub: Experience, with_entropy: bool) -> LogprobOutput:
-        alg = self.cfg.algorithm
         return response_logprobs(
             self.model,
             sub.tokens,
             self.cfg.rollout.temperature,
             with_entropy=with_entropy,
             support_ids=sub.support_ids,
-            topk_ids=sub.topk_ids if alg.dppo_topk else None,
-            with_sum_pi2=ADV_ESTIMATORS[alg.advantage].needs_policy_stats,
+            topk_ids=sub.topk_ids if self.needs.rollout_topk else None,
+            with_sum_pi2=self.needs.policy_stats,
         )
 
-    def _adv_inputs(self, exp: Experience, old: LogprobOutput | None) -> AdvantageInputs:
-        alg = self.cfg.algorithm
-        policy = None if old is None else PolicyStats(old.logp, old.sum_pi2, exp.rollout_logp)
-        return AdvantageInputs(exp.rewards, exp.group_ids, exp.mask, alg.adv_eps, policy, alg.otb.zero_tail, alg.otb.is_cap if alg.otb.rollout_is else None)
+    @torch.no_grad()
+    def _reference_logp(self, sub: Experience) -> torch.Tensor:
+        """[micro, width] log-probs of the frozen initial policy, on the same support as the policy's."""
+        return response_logprobs(self.ref_model, sub.tokens, self.cfg.rollout.temperature, support_ids=sub.support_ids).logp
 
-    def backward_pass(self, plan: Plan, acc: GradientAccumulator, sums: dict[str, float], first: bool) -> None:
-        cfg, alg = self.cfg, self.cfg.algorithm
+    def _advantages(self, plan: Plan, j: int, sub: Experience, old: LogprobOutput, stats: StepStats) -> torch.Tensor:
+        """[micro, width] advantages of micro-batch ``j``: sliced from the plan's, or computed from
+        the old policy's statistics (once per micro-batch; its metrics counted then)."""
+        if plan.advantages is not None:
+            return plan.advantages.advantages[plan.micro[j], : sub.mask.shape[1]]
+        if j not in plan.micro_adv:
+            policy = PolicyStats(logp=old.logp, sum_pi2=old.sum_pi2, rollout_logp=sub.rollout_logp)
+            plan.micro_adv[j] = self.estimator(AdvantageInputs(rewards=sub.rewards, group_ids=sub.group_ids, mask=sub.mask, eps=self.cfg.algorithm.adv_eps, policy=policy), self.estimator_params)
+            stats.update(plan.micro_adv[j].metrics)
+        return plan.micro_adv[j].advantages
+
+    def backward_pass(self, plan: Plan, acc: GradientAccumulator, stats: StepStats, first: bool) -> float:
+        """One pass of forward and backward over the plan's micro-batches, the gradients collected in
+        ``acc``; returns the sum of the micro-batches' un-normalized losses."""
+        cfg, alg, needs = self.cfg, self.cfg.algorithm, self.needs
         unit = LossNormalizer.unit()
-        dppo = DPPOParams(alg.dppo.tv_delta, alg.dppo.kl_delta, alg.dppo.is_cap)
+        loss_sum = 0.0
+        if first and plan.advantages is not None:
+            stats.update(plan.advantages.metrics)
         for j, idx in enumerate(plan.micro):
             sub = plan.exp.slice(idx)
             m = sub.mask  # [micro, width]
             out = self._forward(sub, with_entropy=first)
             old = plan.old[j] if plan.old is not None else out.detached()  # on-policy: ratio exactly 1
-            if plan.advantages is not None:
-                adv = plan.advantages[idx, : m.shape[1]]  # [micro, width]
-            else:
-                if j not in plan.micro_adv:
-                    plan.micro_adv[j] = ADV_ESTIMATORS[alg.advantage](self._adv_inputs(sub, old))
-                    for key, value in plan.micro_adv[j].metrics.items():
-                        sums["first:" + key] += float(value)
-                adv = plan.micro_adv[j].advantages
-            if alg.tis_cap > 0:  # the engine's mismatch with the trainer, corrected per token
-                weight = truncated_is_weight(old.logp, sub.rollout_logp, alg.tis_cap)  # [micro, width]
-                adv = adv * weight
-                if first:
-                    sums["first:tis/weight"] += float((weight * m).sum())
-                    sums["first:tis/capped"] += float(((weight >= alg.tis_cap) * m).sum())
-            anchor_logp, anchor_topk = (sub.rollout_logp, sub.topk_logprobs) if alg.dppo.anchor == "rollout" else (old.logp, old.topk_logp)
-            res = POLICY_LOSSES[alg.loss](PolicyLossInputs(out.logp, old.logp, adv, m, unit, alg.loss_agg, alg.eps_low, alg.eps_high, anchor_logp, out.topk_logp, anchor_topk, dppo))
+            mb = MicroBatch(
+                logp=out.logp, old_logp=old.logp, rollout_logp=sub.rollout_logp, advantages=self._advantages(plan, j, sub, old, stats), mask=m,
+                normalizer=unit, agg=alg.loss_agg, first_pass=first, in_topk=out.in_topk, support_mass=out.support_mass,
+                ref_logp=self._reference_logp(sub) if needs.reference else None,
+            )  # fmt: skip
+            extra_losses = []
+            for transform, params in self.transforms:
+                res = transform(mb, params)
+                if res.advantages is not None:
+                    mb = replace(mb, advantages=res.advantages)
+                if res.loss is not None:
+                    extra_losses.append(res.loss)
+                stats.update(res.metrics)
+            inputs = PolicyLossInputs(
+                logp=out.logp, old_logp=old.logp, advantages=mb.advantages, mask=m, normalizer=unit, agg=alg.loss_agg,
+                rollout_logp=sub.rollout_logp if needs.rollout_policy else None,
+                topk=TopKLogprobs(rollout=sub.topk_logprobs, old=old.topk_logp, current=out.topk_logp) if needs.rollout_topk else None,
+            )  # fmt: skip
+            res = self.loss(inputs, self.loss_params)
             loss = res.loss
-            if alg.kl_coef > 0:
-                with torch.no_grad():
-                    ref_logp = response_logprobs(self.ref_model, sub.tokens, cfg.rollout.temperature, support_ids=sub.support_ids).logp  # [micro, width], on the same support
-                kl_tok = kl_estimate(out.logp, ref_logp, alg.kl_estimator)  # [micro, width]
-                loss = loss + alg.kl_coef * aggregate(kl_tok, m, alg.loss_agg, unit)
-                sums["tok:kl"] += float((kl_tok.detach() * m).sum())
+            for extra in extra_losses:
+                loss = loss + extra
             loss.backward()
-            own = LossNormalizer(float(m.sum()), float(len(idx)), cfg.rollout.max_new_tokens)
-            acc.collect(own.divisor(alg.loss_agg))
-            sums["loss_sum"] += float(loss.detach())
-            sums["tokens_trained"] += float(m.sum())
-            for key, value in res.metrics.items():
-                sums["tok:" + key] += float(value)
+            acc.collect(LossNormalizer(float(m.sum()), float(len(idx)), cfg.rollout.max_new_tokens).divisor(alg.loss_agg))
+            loss_sum += float(loss.detach())
+            stats.update(res.metrics)
             if first:
-                sums["sequences_trained"] += len(idx)
-                sums["first:entropy"] += float((out.entropy * m).sum())
-                sums["first:logp_mismatch"] += float(((out.logp.detach() - sub.rollout_logp).abs() * m).sum())
-                if out.in_topk is not None:
-                    sums["first:rlpt/coverage"] += float((out.in_topk * m).sum())
-                    sums["first:rlpt/support_mass"] += float((out.support_mass * m).sum())
+                tokens = m.sum()
+                stats.add("train/sequences_trained", Sum(len(idx)))
+                stats.add("entropy", Mean((out.entropy * m).sum(), tokens))
+                stats.add("logp_mismatch", Mean(((out.logp.detach() - sub.rollout_logp).abs() * m).sum(), tokens))
         if first:
-            sums["train/sequences_skipped"] += plan.skipped
-            sums["dash/filtered"] += plan.filtered
+            stats.add("train/sequences_skipped", Sum(plan.skipped))
+            stats.add("dash/filtered_fraction", Mean(plan.filtered, len(plan.exp)))
+        return loss_sum
 
     # ---- 5: the optimizer step ---------------------------------------------------------------
-    def optimizer_step(self, acc: GradientAccumulator, total: LossNormalizer, sums: dict[str, float]) -> None:
+    def optimizer_step(self, acc: GradientAccumulator, total: LossNormalizer, stats: StepStats, loss_sum: float) -> None:
+        """Divide the accumulated gradient by the step's divisor, clip it, and step; ``loss_sum``:
+        the pass's un-normalized loss, logged as the mean over passes of the step loss."""
         divisor = total.divisor(self.cfg.algorithm.loss_agg)
         acc.finish(divisor)
         clip = self.cfg.optim.grad_clip if self.cfg.optim.grad_clip > 0 else math.inf
-        sums["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
-        sums["loss"] += sums.pop("loss_sum", 0.0) / divisor
+        stats.add("grad_norm", Last(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)))
+        stats.add("loss", Mean(loss_sum / divisor, 1))
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)

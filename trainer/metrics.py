@@ -1,45 +1,11 @@
-"""Step metrics: reduced from the step's sums, written to metrics.jsonl and TensorBoard, and the
-end-of-run PNG."""
+"""Step metrics (each already reduced by the rule it declares): written to metrics.jsonl and
+TensorBoard, and drawn in the end-of-run PNG."""
 
 from __future__ import annotations
 
 import json
 import math
 from pathlib import Path
-
-from trainer.algorithms.otb import power_metrics
-
-
-def step_metrics(sums: dict[str, float], passes: int, lr: float, grad_stats: dict[str, float]) -> dict[str, float]:
-    """Turn the step's sums into means: per sample, per trained token (over every pass for keys
-    prefixed ``tok:``, over the first pass for ``first:``); other sums are reported as they are."""
-    n = max(sums.pop("samples", 0.0), 1.0)  # scored samples
-    n_exp = max(sums.pop("experience_samples", 0.0), 1.0)  # samples that reached the update
-    tokens_all = max(sums.pop("tokens_trained", 0.0), 1.0)
-    tokens_first = tokens_all / passes
-    mean_reward = sums.pop("reward/sum", 0.0) / n
-    metrics = {
-        "reward/mean": mean_reward,
-        "reward/std": math.sqrt(max(sums.pop("reward/sq_sum", 0.0) / n - mean_reward**2, 0.0) * n / max(n - 1, 1)),
-        "reward/shaping": sums.pop("reward/shaping_sum", 0.0) / n_exp,
-        "accuracy": sums.pop("accuracy_sum", 0.0) / n,
-        "response_length/mean": sums.pop("response_length/sum", 0.0) / n,
-        "response_length/clipped_fraction": sums.pop("response_length/truncated", 0.0) / n,
-        "train/sequences_trained": sums.pop("sequences_trained", 0.0),
-        "loss": sums.pop("loss", 0.0) / passes,
-        "dash/filtered_fraction": sums.pop("dash/filtered", 0.0) / n_exp,
-        "dash/inference_batch_size": sums.pop("sequences_generated", 0.0) / max(sums.get("dash/generate_calls", 0.0), 1.0),
-        "lr": lr,
-    }
-    for key in list(sums):
-        if key.startswith("tok:"):
-            metrics[key[4:]] = sums.pop(key) / tokens_all
-        elif key.startswith("first:"):
-            metrics[key[6:]] = sums.pop(key) / tokens_first
-    metrics.update(power_metrics(metrics))
-    metrics.update(sums)
-    metrics.update(grad_stats)
-    return metrics
 
 
 class MetricsLogger:

@@ -70,8 +70,14 @@ def make_engine(cfg: Config, model, tokenizer, model_path: str, batch_size: int)
         return HFEngine(model, tokenizer, batch_size)
     from trainer.rollout.vllm import VLLMEngine
 
-    v, alg = cfg.rollout.vllm, cfg.algorithm
-    return VLLMEngine(resolve_model_path(model_path), cfg.model.dtype, cfg.train.seed, v.max_model_len, max(alg.dppo_topk, alg.rlpt.top_k, 1), v.sleep, v.kv_cache_gib, **v.engine_args)
+    v = cfg.rollout.vllm
+    return VLLMEngine(resolve_model_path(model_path), cfg.model.dtype, cfg.train.seed, v.max_model_len, max(cfg.algorithm.needs().recorded_topk, 1), v.sleep, v.kv_cache_gib, **v.engine_args)
+
+
+def needs_reference_model(cfg: Config) -> bool:
+    """Whether the step's algorithms need the frozen initial model: its log-probs, or its support."""
+    needs = cfg.algorithm.needs()
+    return needs.reference or (needs.support is not None and needs.support.source == "reference")
 
 
 def seed_everything(seed: int, threads: int) -> None:
@@ -99,7 +105,7 @@ def train_main(config_path: str | None, overrides: list[str], resume: str | None
     console.print(f"loading model {model_path}" + (" (first use converts the shipped GGUF, about 30 s)" if needs_conversion(model_path) else ""))
     tokenizer = load_tokenizer(model_path)
     model = load_model(model_path, cfg.model.dtype)
-    ref_model = load_model(cfg.model.path, cfg.model.dtype).eval().requires_grad_(False) if cfg.algorithm.needs_reference else None
+    ref_model = load_model(cfg.model.path, cfg.model.dtype).eval().requires_grad_(False) if needs_reference_model(cfg) else None
     with ExitStack() as stack:
         scorer = reward_services(cfg, train + test, stack)
         trainer = Trainer(cfg, model, tokenizer, make_engine(cfg, model, tokenizer, model_path, cfg.rollout.batch_size), scorer, train, test, ref_model=ref_model, console=console)

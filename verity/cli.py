@@ -60,13 +60,19 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from trainer.config import ConfigError
-    from trainer.run import train_main
+    from trainer.config import ConfigError, load_config
 
     config, overrides = args.config, list(args.overrides)
     if config and "=" in config and not Path(config).exists():  # `verity train key=value ...` without a file
         config, overrides = None, [config, *overrides]
     try:
+        if args.check:
+            from trainer.check import check_report
+
+            print(check_report(load_config(config, overrides)))
+            return 0
+        from trainer.run import train_main
+
         return train_main(config, overrides, resume=args.resume)
     except ConfigError as e:
         print(f"verity train: {e}", file=sys.stderr)
@@ -95,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config", nargs="?", help="YAML config (default: the built-in quickstart)")
     train.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. train.steps=4")
     train.add_argument("--resume", nargs="?", const="auto", default=None, help="resume from the newest checkpoint in the run's output dir, or from DIR")
+    train.add_argument("--check", action="store_true", help="validate the config, print it resolved with the registered algorithms (docs/algorithms.md), and exit without loading a model")
     train.set_defaults(func=_train)
 
     serve = sub.add_parser("serve", help="run a verifier service over gRPC")
@@ -119,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
 
     score = sub.add_parser("score", help="score a JSONL file of samples with responses")
-    score.add_argument("--input", required=True, help="samples.jsonl (DESIGN.md schema, with 'response')")
+    score.add_argument("--input", required=True, help="samples.jsonl in the sample schema (docs/schema.md), each with a 'response'")
     score.add_argument("--output", required=True, help="scores.jsonl: one line per input line, same order")
     score.add_argument("--endpoint", action="append", default=[], metavar="NAME=HOST:PORT", help="use a running service (repeat for replicas); default: start local ones")
     score.add_argument("--workers", type=int, default=None, help="worker processes of locally started services")

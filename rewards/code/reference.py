@@ -1,4 +1,4 @@
-"""The two reference shapes of a code sample (DESIGN.md), validated with the field named on error.
+"""The two reference shapes of a code sample (docs/schema.md), validated with the field named on error.
 
 stdin/stdout:  {"tests": [{"stdin": "...", "stdout": "..."}], "time_limit_s": 2, "language": "python"}
 HumanEval:     {"test_code": "def check(candidate): ...", "entry_point": "f", "setup_code": "...",

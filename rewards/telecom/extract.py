@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from rewards.math.extract import MAX_RESPONSE_CHARS, boxes
 from rewards.telecom.units import Unit, find_unit, unit_spellings
 
-
 _ANSWER_IS = re.compile(r"\b(?:answer|correct (?:option|choice))(?:\*\*)?(?:\s+is\b|\s*:)\s*:?[\s*]*([^\n]*)", re.IGNORECASE)
 _LATEX_WRAPPERS = re.compile(r"\\(?:text|textrm|mathrm|mbox|operatorname|mathbf|textbf)\s*\{([^{}]*)\}")
 _LATEX_FRACTION = re.compile(r"\\[dt]?frac\s*\{\s*(-?\d+(?:\.\d+)?)\s*\}\s*\{\s*(\d+(?:\.\d+)?)\s*\}")

@@ -70,7 +70,7 @@ def test_each_algorithm_trains_end_to_end_through_grpc(name, tmp_path):
 
 def test_combined_config_is_rlpt_otb_dppo_and_dash():
     alg = load_config(CONFIGS / "combined.yaml").algorithm
-    assert alg.rlpt.top_k > 0 and alg.advantage == "otb" and alg.uses_dppo and alg.dash.preemptive and alg.dash.filter_tau > 0
+    assert alg.rlpt.top_k > 0 and alg.advantage == "otb" and alg.loss == "dppo_tv_topk" and alg.dash.preemptive and alg.dash.filter_tau > 0
 
 
 class ReplayEngine(RolloutEngine):
@@ -170,7 +170,7 @@ def test_dash_filtered_samples_get_no_forward_or_backward_pass(policy, tmp_path)
 
 def _samples(cfg, train, tokenizer, rollouts):
     from trainer.data.sampler import EpochSampler
-    from trainer.scoring import with_response
+    from trainer.prompts import with_response
 
     prompts = EpochSampler(train, cfg.train.seed).next_batch(cfg.rollout.prompts_per_step)
     texts = tokenizer.batch_decode([ro.response_ids for ro in rollouts], skip_special_tokens=True)

@@ -71,7 +71,7 @@ def test_telecom_config_trains_through_the_telecom_grader(tmp_path):
 def test_two_steps_with_the_vllm_engine(tmp_path):
     """rollout.engine=vllm: rollouts from vLLM, weights synced in memory after each step."""
     out = tmp_path / "vllm"
-    overrides = ["rollout.engine=vllm", "rollout.vllm.max_model_len=256", "algorithm.tis_cap=2", "train.skip_zero_advantage=false", "train.steps=2", "eval.before=false"]
+    overrides = ["rollout.engine=vllm", "rollout.vllm.max_model_len=256", "algorithm.tis.cap=2", "train.skip_zero_advantage=false", "train.steps=2", "eval.before=false"]
     assert train_main(None, [*TINY, *overrides, f"train.output_dir={out}"]) == 0
     records = metrics(out)
     assert [r["step"] for r in records] == [1, 2]
@@ -142,7 +142,7 @@ def test_update_moves_the_policy_toward_rewarded_responses(policy, tmp_path):
 def test_several_passes_with_kl_penalty(policy, tmp_path):
     model, tokenizer = policy
     ref = load_model("smollm2-135m-instruct").eval().requires_grad_(False)
-    trainer = make_trainer(policy, tmp_path, None, "algorithm.updates_per_batch=3", "algorithm.kl_coef=0.5", "optim.lr=1e-4", ref_model=ref)
+    trainer = make_trainer(policy, tmp_path, None, "algorithm.updates_per_batch=3", "algorithm.kl.coef=0.5", "optim.lr=1e-4", ref_model=ref)
     _, _, _, exp = hand_made_batch(tokenizer)
     first = trainer.learn(exp)
     second = trainer.learn(exp)
@@ -172,3 +172,35 @@ def test_error_scores_are_dropped_and_counted_never_zeroed(policy, tmp_path):
     m = trainer.train_step()
     assert m["scoring/dropped_error"] == 3  # of 8 samples: indices 0, 3, 6
     assert m["train/sequences_trained"] + m["train/sequences_skipped"] == 5
+
+
+OWN_LOSS = '''
+from trainer.algorithms import Mean, PolicyLossOutput
+
+
+def reinforce(inp):
+    """-A log pi per token: on policy, the gradient of the PPO clip surrogate."""
+    metrics = {"own/mean_logp": Mean((inp.logp.detach() * inp.mask).sum(), inp.mask.sum())}
+    return PolicyLossOutput(inp.aggregate(-inp.advantages * inp.logp), metrics)
+'''
+
+
+def test_a_loss_from_a_module_outside_the_package_trains_a_step(policy, tmp_path, monkeypatch):
+    (tmp_path / "own_rl.py").write_text(OWN_LOSS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    model, tokenizer = policy
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    _, _, _, exp = hand_made_batch(tokenizer)
+    steps = {}
+    try:
+        for loss in ("ppo_clip", "own_rl:reinforce"):
+            model.load_state_dict(start)
+            metrics = make_trainer(policy, tmp_path / loss.replace(":", "-"), None, f"algorithm.loss={loss}").learn(exp)
+            steps[loss] = (metrics, {k: (v - start[k]).clone() for k, v in model.state_dict().items()})
+    finally:
+        model.load_state_dict(start)
+    (ours, ours_step), (own, own_step) = steps["ppo_clip"], steps["own_rl:reinforce"]
+    assert own["train/sequences_trained"] == 4 and own["own/mean_logp"] < 0 and "clip_fraction" not in own
+    assert own["grad_norm"] == pytest.approx(ours["grad_norm"], rel=1e-5) and own["grad_norm"] > 0
+    moved = max(float(d.abs().max()) for d in own_step.values())
+    assert moved > 0 and max(float((own_step[k] - ours_step[k]).abs().max()) for k in own_step) < 1e-3 * moved  # the same update

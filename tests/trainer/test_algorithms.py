@@ -12,7 +12,16 @@ import torch
 from trainer.algorithms import ADV_ESTIMATORS, POLICY_LOSSES, register_policy_loss
 from trainer.algorithms.aggregation import aggregate
 from trainer.algorithms.kl import kl_estimate
+from trainer.algorithms.ppo import ClipParams
 from trainer.algorithms.types import AdvantageInputs, LossNormalizer, PolicyLossInputs
+
+
+def advantages(name: str, rewards, groups, mask, eps: float = 1e-6):
+    return ADV_ESTIMATORS[name](AdvantageInputs(rewards=rewards, group_ids=torch.as_tensor(groups), mask=mask, eps=eps)).advantages
+
+
+def loss_inputs(logp, old, adv, mask, norm, agg="token-mean"):
+    return PolicyLossInputs(logp=logp, old_logp=old, advantages=adv, mask=mask, normalizer=norm, agg=agg)
 
 
 def random_batch(seed: int, dtype=torch.float64):
@@ -42,7 +51,7 @@ def ref_grpo(rewards: list[float], groups: list[int], eps: float, scale: bool) -
 @pytest.mark.parametrize("seed", range(5))
 def test_grpo_advantages_match_float64_reference(name, scale, seed):
     groups, lengths, mask, rewards, _, _ = random_batch(seed)
-    adv = ADV_ESTIMATORS[name](AdvantageInputs(rewards, torch.tensor(groups), mask, eps=1e-6)).advantages
+    adv = advantages(name, rewards, groups, mask)
     expected = ref_grpo(rewards.tolist(), groups, 1e-6, scale)
     for i, n in enumerate(lengths):
         assert torch.allclose(adv[i, :n], torch.full((n,), expected[i], dtype=torch.float64), rtol=1e-6, atol=1e-12)
@@ -51,14 +60,14 @@ def test_grpo_advantages_match_float64_reference(name, scale, seed):
 
 def test_grpo_float32_close_to_float64():
     groups, _, mask, rewards, _, _ = random_batch(11)
-    a64 = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor(groups), mask)).advantages
-    a32 = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards.float(), torch.tensor(groups), mask.float())).advantages
+    a64 = advantages("grpo", rewards, groups, mask)
+    a32 = advantages("grpo", rewards.float(), groups, mask.float())
     assert torch.allclose(a32.double(), a64, rtol=1e-4, atol=1e-5)
 
 
 def test_grpo_single_response_group_and_equal_rewards_give_zero():
     rewards = torch.tensor([1.0, 1.0, 1.0, 0.5])
-    adv = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor([0, 0, 0, 1]), torch.ones(4, 3))).advantages
+    adv = advantages("grpo", rewards, [0, 0, 0, 1], torch.ones(4, 3))
     assert torch.all(adv == 0)
 
 
@@ -73,7 +82,7 @@ def ref_rloo(rewards: list[float], groups: list[int]) -> list[float]:
 @pytest.mark.parametrize("seed", range(5))
 def test_rloo_advantages_match_float64_reference(seed):
     groups, lengths, mask, rewards, _, _ = random_batch(seed)
-    adv = ADV_ESTIMATORS["rloo"](AdvantageInputs(rewards, torch.tensor(groups), mask)).advantages
+    adv = advantages("rloo", rewards, groups, mask)
     expected = ref_rloo(rewards.tolist(), groups)
     for i, n in enumerate(lengths):
         assert torch.allclose(adv[i, :n], torch.full((n,), expected[i], dtype=torch.float64), rtol=1e-6, atol=1e-12)
@@ -85,11 +94,12 @@ def test_dapo_loss_is_the_clip_higher_surrogate(seed):
     from trainer.config import load_config
 
     alg = load_config(None, ["algorithm.loss=dapo"]).algorithm
-    assert (alg.eps_low, alg.eps_high, alg.loss_agg) == (0.2, 0.28, "token-mean")
+    clip = alg.params(POLICY_LOSSES["dapo"])
+    assert (clip.eps_low, clip.eps_high, alg.loss_agg) == (0.2, 0.28, "token-mean")
     groups, lengths, mask, rewards, logp, old = random_batch(seed)
-    adv = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor(groups), mask)).advantages
+    adv = advantages("grpo", rewards, groups, mask)
     norm = LossNormalizer(tokens=float(mask.sum()), sequences=float(len(lengths)), max_len=7)
-    out = POLICY_LOSSES["dapo"](PolicyLossInputs(logp, old, adv, mask, norm, alg.loss_agg, alg.eps_low, alg.eps_high))
+    out = POLICY_LOSSES["dapo"](loss_inputs(logp, old, adv, mask, norm, alg.loss_agg), clip)
     per_tok = [[ref_ppo_token(logp[i, j].item(), old[i, j].item(), adv[i, j].item(), 0.2, 0.28)[0] for j in range(7)] for i in range(len(lengths))]
     assert out.loss.item() == pytest.approx(ref_aggregate(per_tok, lengths, "token-mean", 7), rel=1e-6)
 
@@ -115,25 +125,25 @@ MODES = ["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"]
 @pytest.mark.parametrize("seed", range(4))
 def test_ppo_clip_loss_matches_float64_reference(mode, seed):
     groups, lengths, mask, rewards, logp, old = random_batch(seed)
-    adv = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor(groups), mask)).advantages
+    adv = advantages("grpo", rewards, groups, mask)
     norm = LossNormalizer(tokens=float(mask.sum()), sequences=float(len(lengths)), max_len=7)
-    out = POLICY_LOSSES["ppo_clip"](PolicyLossInputs(logp, old, adv, mask, norm, mode, 0.2, 0.28))
+    out = POLICY_LOSSES["ppo_clip"](loss_inputs(logp, old, adv, mask, norm, mode), ClipParams(eps_low=0.2, eps_high=0.28))
     per_tok = [[ref_ppo_token(logp[i, j].item(), old[i, j].item(), adv[i, j].item(), 0.2, 0.28) for j in range(7)] for i in range(len(lengths))]
     expected = ref_aggregate([[x[0] for x in row] for row in per_tok], lengths, mode, 7)
     assert out.loss.item() == pytest.approx(expected, rel=1e-6, abs=1e-12)
     clipped = sum(sum(x[1] for x in row[:n]) for row, n in zip(per_tok, lengths))
-    assert out.metrics["clip_fraction"].item() == clipped
+    assert out.metrics["clip_fraction"].total == clipped and out.metrics["clip_fraction"].weight == sum(lengths)
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_micro_batch_losses_sum_to_the_whole_batch_loss(mode):
     groups, lengths, mask, rewards, logp, old = random_batch(3)
-    adv = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor(groups), mask)).advantages
+    adv = advantages("grpo", rewards, groups, mask)
     norm = LossNormalizer(tokens=float(mask.sum()), sequences=float(len(lengths)), max_len=7)
-    full = POLICY_LOSSES["ppo_clip"](PolicyLossInputs(logp, old, adv, mask, norm, mode)).loss
+    full = POLICY_LOSSES["ppo_clip"](loss_inputs(logp, old, adv, mask, norm, mode), ClipParams()).loss
     (g_full,) = torch.autograd.grad(full, logp)
     parts = [torch.arange(0, 3), torch.arange(3, len(lengths))]
-    total = sum(POLICY_LOSSES["ppo_clip"](PolicyLossInputs(logp[p], old[p], adv[p], mask[p], norm, mode)).loss for p in parts)
+    total = sum(POLICY_LOSSES["ppo_clip"](loss_inputs(logp[p], old[p], adv[p], mask[p], norm, mode), ClipParams()).loss for p in parts)
     (g_parts,) = torch.autograd.grad(total, logp)
     assert total.item() == pytest.approx(full.item(), rel=1e-12)
     assert torch.allclose(g_parts, g_full, rtol=1e-10, atol=1e-14)
@@ -141,19 +151,19 @@ def test_micro_batch_losses_sum_to_the_whole_batch_loss(mode):
 
 def test_on_policy_gradient_is_advantage_weighted_score_function():
     groups, lengths, mask, rewards, logp, _ = random_batch(5)
-    adv = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor(groups), mask)).advantages
+    adv = advantages("grpo", rewards, groups, mask)
     norm = LossNormalizer(tokens=float(mask.sum()), sequences=float(len(lengths)), max_len=7)
-    loss = POLICY_LOSSES["ppo_clip"](PolicyLossInputs(logp, logp.detach(), adv, mask, norm)).loss
+    loss = POLICY_LOSSES["ppo_clip"](loss_inputs(logp, logp.detach(), adv, mask, norm), ClipParams()).loss
     (grad,) = torch.autograd.grad(loss, logp)
     assert torch.allclose(grad, -adv * mask / mask.sum(), rtol=1e-10, atol=1e-14)
 
 
 def test_float32_loss_close_to_float64():
     groups, lengths, mask, rewards, logp, old = random_batch(8)
-    adv = ADV_ESTIMATORS["grpo"](AdvantageInputs(rewards, torch.tensor(groups), mask)).advantages
+    adv = advantages("grpo", rewards, groups, mask)
     norm = LossNormalizer(tokens=float(mask.sum()), sequences=float(len(lengths)), max_len=7)
-    l64 = POLICY_LOSSES["ppo_clip"](PolicyLossInputs(logp, old, adv, mask, norm)).loss
-    l32 = POLICY_LOSSES["ppo_clip"](PolicyLossInputs(logp.float(), old.float(), adv.float(), mask.float(), norm)).loss
+    l64 = POLICY_LOSSES["ppo_clip"](loss_inputs(logp, old, adv, mask, norm), ClipParams()).loss
+    l32 = POLICY_LOSSES["ppo_clip"](loss_inputs(logp.float(), old.float(), adv.float(), mask.float(), norm), ClipParams()).loss
     assert l32.item() == pytest.approx(l64.item(), rel=1e-4)
 
 

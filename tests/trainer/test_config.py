@@ -10,7 +10,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 def test_defaults_are_the_quickstart():
     cfg = load_config()
     assert cfg.model.path == "smollm2-135m-instruct"
-    assert cfg.algorithm.advantage == "grpo" and cfg.algorithm.kl_coef == 0.0
+    assert cfg.algorithm.advantage == "grpo" and cfg.algorithm.kl.coef == 0.0
     assert cfg.data.train is None  # the built-in arithmetic task
 
 
@@ -25,7 +25,14 @@ def test_yaml_then_overrides(tmp_path):
 
 @pytest.mark.parametrize(
     "override,suggestion",
-    [("train.step=3", "train.steps"), ("trian.steps=3", "train"), ("rollout.group=4", "rollout.group_size"), ("algorithm.eps_hi=0.3", "algorithm.eps_high")],
+    [
+        ("train.step=3", "train.steps"),
+        ("trian.steps=3", "train"),
+        ("rollout.group=4", "rollout.group_size"),
+        ("algorithm.clip.eps_hi=0.3", "algorithm.clip.eps_high"),
+        ("algorithm.eps_high=0.3", "algorithm.clip.eps_high"),
+        ("algorithm.kl_coef=0.1", "algorithm.kl.coef"),
+    ],
 )
 def test_unknown_key_suggests_the_nearest(override, suggestion):
     with pytest.raises(ConfigError, match=f"unknown config key .*did you mean '{suggestion}'"):
@@ -95,21 +102,26 @@ def test_every_example_algorithm_has_a_config():
 @pytest.mark.parametrize("rlpt", ["0", "16"])
 @pytest.mark.parametrize("dash", [("true", "0.1"), ("false", "0")])
 def test_rlpt_otb_dppo_dash_compose_as_documented(advantage, loss, rlpt, dash):
-    """ALGORITHMS.md: RLPT composes with GRPO, DAPO, OTB, DPPO, DASH; OTB with any policy loss."""
+    """docs/algorithms.md: RLPT composes with GRPO, DAPO, OTB, DPPO, DASH; OTB with any policy loss."""
     cfg = load_config(None, [f"algorithm.advantage={advantage}", f"algorithm.loss={loss}", f"algorithm.rlpt.top_k={rlpt}", f"algorithm.dash.preemptive={dash[0]}", f"algorithm.dash.filter_tau={dash[1]}"])
+    needs = cfg.algorithm.needs()
     assert cfg.algorithm.loss == loss
-    assert cfg.algorithm.dppo_topk == (20 if loss.endswith("topk") else 0)
+    assert needs.rollout_topk == (20 if loss.endswith("topk") else 0)
+    assert needs.recorded_topk == max(needs.rollout_topk, int(rlpt))  # the engine records what the loss and the support need
+    assert needs.policy_stats == needs.whole_groups == (advantage == "otb")
 
 
 @pytest.mark.parametrize(
     "overrides,reason",
     [
-        (["algorithm.loss=dapo", "algorithm.loss_agg=seq-mean-token-mean"], "token-level loss"),
-        (["algorithm.rlpt.top_k=16", "rollout.top_k=8"], "contradicts"),
-        (["algorithm.rlpt.top_k=16", "rollout.top_p=0.9"], "algorithm.rlpt.top_p"),
-        (["algorithm.rlpt.top_k=16", "algorithm.rlpt.support=reference", "algorithm.loss=dppo_tv_binary"], "algorithm.dppo.anchor=recompute"),
-        (["algorithm.rlpt.top_k=16", "algorithm.rlpt.support=reference", "algorithm.loss=dppo_tv_topk", "algorithm.dppo.anchor=recompute"], "binary DPPO loss"),
-        (["algorithm.otb.rollout_is=true"], "algorithm.advantage=otb"),
+        (["algorithm.loss=dapo", "algorithm.loss_agg=seq-mean-token-mean"], "algorithm.loss=dapo is defined with the token-mean loss aggregation"),
+        (["algorithm.rlpt.top_k=16", "rollout.top_k=8"], "rollout.top_k=8 contradicts it"),
+        (["algorithm.rlpt.top_k=16", "rollout.top_p=0.9"], r"algorithm.rlpt.top_p\), not rollout.top_p"),
+        (["algorithm.rlpt.top_k=16", "algorithm.rlpt.support=reference", "algorithm.loss=dppo_tv_binary"], "algorithm.loss=dppo_tv_binary compares .* with the rollout policy"),
+        (["algorithm.rlpt.top_k=16", "algorithm.rlpt.support=reference", "algorithm.loss=dppo_tv_topk", "algorithm.dppo.anchor=recompute"], "algorithm.loss=dppo_tv_topk compares"),
+        (["algorithm.rlpt.top_k=16", "algorithm.rlpt.support=reference", "algorithm.tis.cap=2"], "algorithm.tis compares"),
+        (["algorithm.otb.rollout_is=true"], "algorithm.otb configures otb, which this config does not use"),
+        (["algorithm.dppo.tv_delta=0.2"], "algorithm.dppo configures dppo_kl_binary, dppo_kl_topk, dppo_tv_binary, dppo_tv_topk"),
         (["algorithm.dash.preemptive=false", "algorithm.dapo.dynamic_sampling=true"], "preemptive=true"),
         (["algorithm.dash.preemptive=false", "algorithm.updates_per_batch=2"], "preemptive=true"),
         (["algorithm.dapo.overlong_buffer=40"], "below rollout.max_new_tokens"),
@@ -121,11 +133,37 @@ def test_combinations_that_make_no_sense_are_rejected_with_the_reason(overrides,
 
 
 def test_rlpt_reference_support_with_recompute_anchor_is_allowed_and_loads_a_reference():
-    alg = load_config(None, ["algorithm.rlpt.top_k=8", "algorithm.rlpt.support=reference", "algorithm.loss=dppo_kl_binary", "algorithm.dppo.anchor=recompute"]).algorithm
-    assert alg.needs_reference and alg.needs_recompute
+    from trainer.run import needs_reference_model
+
+    cfg = load_config(None, ["algorithm.rlpt.top_k=8", "algorithm.rlpt.support=reference", "algorithm.loss=dppo_kl_binary", "algorithm.dppo.anchor=recompute"])
+    assert needs_reference_model(cfg) and cfg.algorithm.needs().recompute_old
+    assert not needs_reference_model(load_config())
 
 
 def test_dapo_clip_higher_default_and_explicit_override():
-    assert load_config(None, ["algorithm.loss=dapo"]).algorithm.eps_high == 0.28
-    assert load_config(None, ["algorithm.loss=dapo", "algorithm.eps_high=0.3"]).algorithm.eps_high == 0.3
-    assert load_config(None, ["algorithm.loss=ppo_clip"]).algorithm.eps_high == 0.2
+    assert load_config(None, ["algorithm.loss=dapo"]).algorithm.clip.eps_high == 0.28
+    assert load_config(None, ["algorithm.loss=dapo", "algorithm.clip.eps_high=0.3"]).algorithm.clip.eps_high == 0.3
+    assert load_config(None, ["algorithm.loss=ppo_clip"]).algorithm.clip.eps_high == 0.2
+
+
+@pytest.mark.parametrize(
+    "key,name,expected",
+    [
+        ("advantage", "grpoo", r"unknown advantage estimator 'grpoo': registered ones are dr_grpo, grpo, otb, rloo; did you mean 'grpo'\?"),
+        ("loss", "dppo_tv", r"unknown policy loss 'dppo_tv': registered ones are dapo, .*, ppo_clip; did you mean 'dppo_tv_topk'\?"),
+        ("loss", "reinforce", r"unknown policy loss 'reinforce': registered ones are .*\(or give your own as module:function\)"),
+    ],
+)
+def test_unknown_algorithm_names_list_the_registered_ones_and_the_nearest(key, name, expected):
+    with pytest.raises(ConfigError, match=f"config key 'algorithm.{key}': {expected}"):
+        load_config(None, [f"algorithm.{key}={name}"])
+
+
+def test_the_config_takes_its_algorithm_names_from_the_registries():
+    from trainer.algorithms import ADV_ESTIMATORS, POLICY_LOSSES, TRANSFORMS
+
+    for name in POLICY_LOSSES:
+        assert name in Config.model_fields["algorithm"].annotation.model_fields["loss"].description
+    sections = {reg.params.section for table in (ADV_ESTIMATORS, POLICY_LOSSES, TRANSFORMS) for reg in table.values() if reg.params}
+    assert sections == {"clip", "dppo", "otb", "rlpt", "tis", "kl"}
+    assert all(f"algorithm.{section}" in valid_keys() for section in sections)

@@ -9,8 +9,10 @@ import random
 import pytest
 import torch
 
-from trainer.algorithms.dapo import informative_groups, overlong_penalty
+from trainer.algorithms.dapo import overlong_penalty
 from trainer.algorithms.dash import keep_after_filter
+from trainer.algorithms.groups import informative_groups
+from trainer.algorithms.reductions import StepStats
 from trainer.gradients import GradientAccumulator
 
 
@@ -71,8 +73,9 @@ def test_dash_gradient_accumulator_sums_micro_batches_and_measures_their_norms()
     norms = [float(x.norm()) / d for x, d in zip(xs, divisors)]
     mean = sum(norms) / 3
     stats = acc.norm_stats()
-    assert stats["grad_norm/micro_mean"] == pytest.approx(mean)
-    assert stats["grad_norm/micro_var"] == pytest.approx(sum((n - mean) ** 2 for n in norms) / 2)
+    assert stats["grad_norm/micro_mean"].value == pytest.approx(mean)
+    assert stats["grad_norm/micro_var"].value == pytest.approx(sum((n - mean) ** 2 for n in norms) / 2)
+    assert stats["grad_norm/micro_batches"].value == 3
 
 
 class ScriptedEngine:
@@ -109,37 +112,35 @@ def scripted_collector(patterns, *overrides):
     from trainer.model import load_tokenizer
 
     cfg = load_config(None, ["rollout.prompts_per_step=2", "rollout.group_size=4", "algorithm.dapo.dynamic_sampling=true", *overrides])
+    needs = cfg.algorithm.needs()
     tokenizer = load_tokenizer(cfg.model.path)
 
     def score(samples):
         return [Score(s.id, r, Status(st), d) for s in samples for st, r, d in [check_one(s.response, s.reference["answer"])]]
 
     engine = ScriptedEngine(tokenizer, patterns)
-    return Collector(cfg, tokenizer, engine, score, EpochSampler(arithmetic_splits()[0], 0)), engine
+    return Collector(cfg, tokenizer, engine, score, EpochSampler(arithmetic_splits()[0], 0), needs), engine
 
 
 def test_dapo_dynamic_sampling_refills_until_enough_groups_carry_a_signal():
-    from collections import defaultdict
-
     all_right, mixed = [1, 1, 1, 1], [1, 0, 0, 1]
     collector, engine = scripted_collector([[all_right, mixed], [all_right], [mixed]], "algorithm.dapo.max_sampling_rounds=3")
-    sums = defaultdict(float)
-    exp = collector.collect(collector.sampler.next_batch(2), sums)
+    stats = StepStats()
+    exp = collector.collect(collector.sampler.next_batch(2), stats)
     assert engine.calls == [8, 4, 4]  # the full batch, then one prompt per extra round
     assert len(exp) == 8 and len(exp.group_ids.unique()) == 2
-    assert sums["dapo/sampling_rounds"] == 2 and sums["dapo/groups_kept"] == 2
-    assert sums["samples"] == 16 and sums["reward/sum"] == 4 + 2 + 4 + 2  # rewards of everything scored
+    assert stats.get("dapo/sampling_rounds") == 2 and stats.get("dapo/groups_kept") == 2
+    reward = stats.stats["reward/mean"]  # rewards of everything scored
+    assert reward.weight == 16 and reward.total == 4 + 2 + 4 + 2
     assert exp.rewards.tolist() == [1.0, 0.0, 0.0, 1.0] * 2
 
 
 def test_dapo_dynamic_sampling_stops_at_its_cap():
-    from collections import defaultdict
-
     same = [[1, 1, 1, 1], [0, 0, 0, 0]]
     collector, engine = scripted_collector([same, same[:1] * 2, same[:1] * 2], "algorithm.dapo.max_sampling_rounds=2")
-    sums = defaultdict(float)
-    assert collector.collect(collector.sampler.next_batch(2), sums) is None  # nothing with a signal: no update
-    assert engine.calls == [8, 8, 8] and sums["dapo/sampling_rounds"] == 2 and sums["dapo/groups_kept"] == 0
+    stats = StepStats()
+    assert collector.collect(collector.sampler.next_batch(2), stats) is None  # nothing with a signal: no update
+    assert engine.calls == [8, 8, 8] and stats.get("dapo/sampling_rounds") == 2 and stats.get("dapo/groups_kept") == 0
 
 
 def test_micro_batches_keep_groups_together_within_the_size():

@@ -11,8 +11,8 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from trainer.algorithms import POLICY_LOSSES
-from trainer.algorithms.dppo import binary_kl, binary_tv, topk_kl, topk_tv, trust_region_mask
-from trainer.algorithms.types import DPPOParams, LossNormalizer, PolicyLossInputs
+from trainer.algorithms.dppo import DPPOParams, binary_kl, binary_tv, topk_kl, topk_tv, trust_region_mask
+from trainer.algorithms.types import LossNormalizer, Needs, PolicyLossInputs, TopKLogprobs
 from trainer.rollout.base import SamplingParams
 from trainer.rollout.hf import HFEngine
 
@@ -118,7 +118,7 @@ def test_dppo_binary_loss_and_gradient_match_float64_reference(name, seed):
     adv = torch.randn(b, t, generator=g, dtype=torch.float64) * mask
     params = DPPOParams(tv_delta=0.15, kl_delta=0.05, is_cap=1.5)
     norm = LossNormalizer(float(mask.sum()), float(b), t)
-    out = POLICY_LOSSES[name](PolicyLossInputs(logp, mu_logp, adv, mask, norm, anchor_logp=mu_logp, dppo=params))
+    out = POLICY_LOSSES[name](PolicyLossInputs(logp=logp, old_logp=mu_logp, advantages=adv, mask=mask, normalizer=norm, rollout_logp=mu_logp), params)
     (grad,) = torch.autograd.grad(out.loss, logp)
     total, masked_pos = 0.0, 0
     for i in range(b):
@@ -134,13 +134,29 @@ def test_dppo_binary_loss_and_gradient_match_float64_reference(name, seed):
             masked_pos += coef == 0 and adv[i, j].item() > 0
             assert grad[i, j].item() == pytest.approx(coef / mask.sum().item(), rel=1e-6, abs=1e-12)
     assert out.loss.item() == pytest.approx(total / mask.sum().item(), rel=1e-6)
-    assert out.metrics["dppo/masked_pos"].item() == masked_pos
+    assert out.metrics["dppo/masked_pos"].total == masked_pos and out.metrics["dppo/masked_pos"].weight == mask.sum().item()
 
 
-def test_dppo_topk_loss_needs_the_rollout_topk():
-    x = torch.zeros(1, 2)
-    with pytest.raises(ValueError, match="top-K"):
-        POLICY_LOSSES["dppo_tv_topk"](PolicyLossInputs(x, x, x, torch.ones(1, 2), LossNormalizer.unit(), anchor_logp=x))
+@pytest.mark.parametrize("anchor", ["rollout", "recompute"])
+def test_dppo_losses_declare_what_their_anchor_and_divergence_need(anchor):
+    params = DPPOParams(anchor=anchor, top_k=7)
+    binary = POLICY_LOSSES["dppo_tv_binary"].needs(params)
+    assert binary == Needs(rollout_policy=anchor == "rollout", recompute_old=anchor == "recompute")
+    assert POLICY_LOSSES["dppo_kl_topk"].needs(params) == binary | Needs(rollout_topk=7)
+
+
+def test_dppo_recompute_anchor_compares_with_the_old_policy_not_the_rollout():
+    g = torch.Generator().manual_seed(1)
+    logp = (-torch.rand(2, 3, generator=g, dtype=torch.float64) - 0.1).requires_grad_(True)  # p in (0.33, 0.9)
+    old, far = logp.detach() - 0.01, logp.detach() - 3.0  # the old policy next to pi; the rollout far below it
+    adv, mask = torch.ones(2, 3, dtype=torch.float64), torch.ones(2, 3, dtype=torch.float64)
+    inputs = PolicyLossInputs(logp=logp, old_logp=old, advantages=adv, mask=mask, normalizer=LossNormalizer(6.0, 2.0, 3), rollout_logp=far)
+    recompute = POLICY_LOSSES["dppo_tv_binary"](inputs, DPPOParams(anchor="recompute"))
+    (grad,) = torch.autograd.grad(recompute.loss, logp)
+    assert recompute.metrics["dppo/masked_pos"].total == 0
+    assert torch.allclose(grad, -adv * torch.exp(logp.detach() - old) / 6.0)  # weight pi / pi_old, nothing masked
+    rollout = POLICY_LOSSES["dppo_tv_binary"](inputs, DPPOParams(anchor="rollout"))
+    assert rollout.metrics["dppo/masked_pos"].total == 6 and rollout.loss.item() == 0  # pi far above mu, A > 0: all masked
 
 
 def test_dppo_on_policy_equals_the_plain_policy_gradient():
@@ -148,7 +164,7 @@ def test_dppo_on_policy_equals_the_plain_policy_gradient():
     logp = (-torch.rand(3, 4, generator=g, dtype=torch.float64)).requires_grad_(True)
     adv, mask = torch.randn(3, 4, generator=g, dtype=torch.float64), torch.ones(3, 4, dtype=torch.float64)
     norm = LossNormalizer(12.0, 3.0, 4)
-    out = POLICY_LOSSES["dppo_tv_binary"](PolicyLossInputs(logp, logp.detach(), adv, mask, norm, anchor_logp=logp.detach()))
+    out = POLICY_LOSSES["dppo_tv_binary"](PolicyLossInputs(logp=logp, old_logp=logp.detach(), advantages=adv, mask=mask, normalizer=norm, rollout_logp=logp.detach()), DPPOParams())
     (grad,) = torch.autograd.grad(out.loss, logp)
     assert torch.allclose(grad, -adv / 12.0)
 
@@ -209,6 +225,7 @@ def test_dppo_float32_close_to_float64(name):
     adv, mask = torch.randn(b, t, generator=g, dtype=torch.float64), torch.ones(b, t, dtype=torch.float64)
     losses = []
     for dtype in (torch.float64, torch.float32):
-        inp = PolicyLossInputs(logp.to(dtype), mu_logp.to(dtype), adv.to(dtype), mask.to(dtype), LossNormalizer(float(b * t), float(b), t), anchor_logp=mu_logp.to(dtype), topk_logp=lp_all.gather(2, ids).to(dtype), anchor_topk_logp=lq_all.gather(2, ids).to(dtype))
-        losses.append(POLICY_LOSSES[name](inp).loss.item())
+        topk = TopKLogprobs(rollout=lq_all.gather(2, ids).to(dtype), old=lq_all.gather(2, ids).to(dtype), current=lp_all.gather(2, ids).to(dtype))
+        inp = PolicyLossInputs(logp=logp.to(dtype), old_logp=mu_logp.to(dtype), advantages=adv.to(dtype), mask=mask.to(dtype), normalizer=LossNormalizer(float(b * t), float(b), t), rollout_logp=mu_logp.to(dtype), topk=topk)
+        losses.append(POLICY_LOSSES[name](inp, DPPOParams()).loss.item())
     assert losses[1] == pytest.approx(losses[0], rel=1e-4)

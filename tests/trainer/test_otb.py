@@ -11,8 +11,15 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from trainer.algorithms import ADV_ESTIMATORS
-from trainer.algorithms.types import AdvantageInputs, PolicyStats
+from trainer.algorithms.otb import OTBParams
+from trainer.algorithms.types import AdvantageInputs, Needs, PolicyStats
 from trainer.logprobs import TokenBatch, response_logprobs
+
+
+def otb(rewards, groups, mask, logp, sum_pi2, rollout=None, **params) -> torch.Tensor:
+    """OTB's advantages [batch, seq] through the registry, with OTBParams(**params)."""
+    policy = PolicyStats(logp=logp, sum_pi2=sum_pi2, rollout_logp=torch.zeros_like(logp) if rollout is None else rollout)
+    return ADV_ESTIMATORS["otb"](AdvantageInputs(rewards=rewards, group_ids=torch.as_tensor(groups), mask=mask, policy=policy), OTBParams(**params)).advantages
 
 
 def random_group_batch(seed: int, dtype=torch.float64):
@@ -64,8 +71,7 @@ def ref_otb(groups, lengths, rewards, logp, sum_pi2, rollout, zero_tail: bool, c
 @pytest.mark.parametrize("seed", range(6))
 def test_otb_matches_float64_reference(seed, zero_tail):
     groups, lengths, mask, rewards, logp, sum_pi2, rollout = random_group_batch(seed)
-    inp = AdvantageInputs(rewards, torch.tensor(groups), mask, policy=PolicyStats(logp, sum_pi2, rollout), zero_tail=zero_tail)
-    adv = ADV_ESTIMATORS["otb"](inp).advantages
+    adv = otb(rewards, groups, mask, logp, sum_pi2, rollout, zero_tail=zero_tail)
     ref = ref_otb(groups, lengths, rewards.tolist(), logp.tolist(), sum_pi2.tolist(), rollout.tolist(), zero_tail, None)
     for i, n in enumerate(lengths):
         assert torch.allclose(adv[i, :n], torch.tensor(ref[i], dtype=torch.float64), rtol=1e-6, atol=1e-9)
@@ -75,8 +81,7 @@ def test_otb_matches_float64_reference(seed, zero_tail):
 @pytest.mark.parametrize("seed", range(3))
 def test_otb_rollout_importance_correction_matches_reference(seed):
     groups, lengths, mask, rewards, logp, sum_pi2, rollout = random_group_batch(seed)
-    inp = AdvantageInputs(rewards, torch.tensor(groups), mask, policy=PolicyStats(logp, sum_pi2, rollout), is_cap=1.1)
-    adv = ADV_ESTIMATORS["otb"](inp).advantages
+    adv = otb(rewards, groups, mask, logp, sum_pi2, rollout, rollout_is=True, is_cap=1.1)
     ref = ref_otb(groups, lengths, rewards.tolist(), logp.tolist(), sum_pi2.tolist(), rollout.tolist(), True, 1.1)
     for i, n in enumerate(lengths):
         assert torch.allclose(adv[i, :n], torch.tensor(ref[i], dtype=torch.float64), rtol=1e-6, atol=1e-9)
@@ -84,8 +89,8 @@ def test_otb_rollout_importance_correction_matches_reference(seed):
 
 def test_otb_float32_close_to_float64():
     groups, _, mask, rewards, logp, sum_pi2, rollout = random_group_batch(9)
-    a64 = ADV_ESTIMATORS["otb"](AdvantageInputs(rewards, torch.tensor(groups), mask, policy=PolicyStats(logp, sum_pi2))).advantages
-    a32 = ADV_ESTIMATORS["otb"](AdvantageInputs(rewards.float(), torch.tensor(groups), mask.float(), policy=PolicyStats(logp.float(), sum_pi2.float()))).advantages
+    a64 = otb(rewards, groups, mask, logp, sum_pi2)
+    a32 = otb(rewards.float(), groups, mask.float(), logp.float(), sum_pi2.float())
     assert torch.allclose(a32.double(), a64, rtol=1e-4, atol=1e-5)
 
 
@@ -96,8 +101,7 @@ def test_otb_equal_proxies_reduce_to_the_mean_of_active_returns(seed):
     groups, lengths, mask, rewards, _, _, _ = random_group_batch(seed)
     logp = torch.full(mask.shape, math.log(0.3), dtype=torch.float64)
     sum_pi2 = torch.full(mask.shape, 0.2, dtype=torch.float64)  # w = 1 - 0.6 + 0.2 everywhere
-    inp = AdvantageInputs(rewards, torch.tensor(groups), mask, policy=PolicyStats(logp, sum_pi2), zero_tail=False)
-    adv = ADV_ESTIMATORS["otb"](inp).advantages
+    adv = otb(rewards, groups, mask, logp, sum_pi2, zero_tail=False)
     for i, n in enumerate(lengths):
         members = [j for j, g in enumerate(groups) if g == groups[i]]
         for t in range(n):
@@ -110,24 +114,33 @@ def test_otb_single_response_and_zero_tail():
     mask = torch.tensor([[1.0, 1, 1, 0], [1.0, 1, 1, 1], [1.0, 1, 0, 0], [1.0, 0, 0, 0]])
     rewards = torch.tensor([1.0, 1.0, 0.0, 0.7])
     groups = torch.tensor([0, 0, 0, 1])
-    stats = PolicyStats(torch.full((4, 4), -1.0) * mask, torch.full((4, 4), 0.3) * mask)
-    adv = ADV_ESTIMATORS["otb"](AdvantageInputs(rewards, groups, mask, policy=stats)).advantages
+    logp, sum_pi2 = torch.full((4, 4), -1.0) * mask, torch.full((4, 4), 0.3) * mask
+    adv = otb(rewards, groups, mask, logp, sum_pi2)
     assert adv[3, 0].item() == pytest.approx(0.7)  # N = 1: B = 0
     assert adv[1, 3].item() == pytest.approx(1.0)  # unique longest, past the second-longest: B = 0
-    no_tail = ADV_ESTIMATORS["otb"](AdvantageInputs(rewards, groups, mask, policy=stats, zero_tail=False)).advantages
+    no_tail = otb(rewards, groups, mask, logp, sum_pi2, zero_tail=False)
     assert abs(no_tail[1, 3].item()) < 1e-6  # without the rule its advantage there is identically 0
 
 
 def test_otb_all_zero_returns_give_exactly_zero_advantages():
-    mask = torch.ones(3, 5)
-    stats = PolicyStats(-torch.rand(3, 5), torch.rand(3, 5))
-    adv = ADV_ESTIMATORS["otb"](AdvantageInputs(torch.zeros(3), torch.zeros(3, dtype=torch.long), mask, policy=stats)).advantages
+    adv = otb(torch.zeros(3), torch.zeros(3, dtype=torch.long), torch.ones(3, 5), -torch.rand(3, 5), torch.rand(3, 5))
     assert torch.all(adv == 0)  # the trainer skips such groups before any forward pass
 
 
-def test_otb_without_policy_stats_is_a_clear_error():
-    with pytest.raises(ValueError, match="policy"):
-        ADV_ESTIMATORS["otb"](AdvantageInputs(torch.zeros(2), torch.zeros(2, dtype=torch.long), torch.ones(2, 3)))
+@pytest.mark.parametrize("seed", range(6))
+def test_otb_samples_it_calls_zero_before_the_forward_have_exactly_zero_advantages(seed):
+    groups, _, mask, rewards, logp, sum_pi2, rollout = random_group_batch(seed)
+    rewards = torch.where(torch.tensor(groups) % 2 == 0, torch.zeros_like(rewards), rewards)  # some all-zero groups
+    flagged = ADV_ESTIMATORS["otb"].zero_before_forward(rewards, torch.tensor(groups))
+    assert flagged.any()
+    for zero_tail in (True, False):
+        adv = otb(rewards, groups, mask, logp, sum_pi2, rollout, zero_tail=zero_tail)
+        assert torch.all(adv[flagged] == 0)
+
+
+def test_otb_declares_its_needs():
+    assert ADV_ESTIMATORS["otb"].needs(OTBParams()) == Needs(policy_stats=True, whole_groups=True)
+    assert ADV_ESTIMATORS["otb"].needs(OTBParams(rollout_is=True)).rollout_policy
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +171,7 @@ def test_otb_proxy_is_bounded_and_advantages_finite_for_extreme_logits(tiny):
         m = batch.response_mask()
         s = out.sum_pi2[m.bool()]
         assert torch.all(s >= 1 / 64 - 1e-12) and torch.all(s <= 1 + 1e-12)
-        adv = ADV_ESTIMATORS["otb"](AdvantageInputs(torch.tensor([1.0, 0.0]), torch.tensor([0, 0]), m, policy=PolicyStats(out.logp.detach(), out.sum_pi2))).advantages
+        adv = otb(torch.tensor([1.0, 0.0]), [0, 0], m, out.logp.detach(), out.sum_pi2)
         assert torch.all(torch.isfinite(adv))
 
 

@@ -10,11 +10,13 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from trainer.algorithms import POLICY_LOSSES
-from trainer.algorithms.rlpt import force_in, nucleus_keep, reference_support, rollout_support
-from trainer.algorithms.types import LossNormalizer, PolicyLossInputs
+from trainer.algorithms.ppo import ClipParams
+from trainer.algorithms.rlpt import force_in, nucleus_keep, rollout_support
+from trainer.algorithms.types import LossNormalizer, PolicyLossInputs, Support
 from trainer.logprobs import TokenBatch, response_logprobs
 from trainer.rollout.base import SamplingParams
 from trainer.rollout.hf import HFEngine
+from trainer.support import reference_support
 
 V = 64
 PROMPTS, RESPONSES = [[1, 5, 6], [1, 9]], [[10, 11, 12], [13, 14]]
@@ -76,7 +78,7 @@ def test_rlpt_with_k_equal_to_vocabulary_is_the_plain_loss(tiny):
         tiny.zero_grad(set_to_none=True)
         out = response_logprobs(tiny, batch, support_ids=support)
         old = out.logp.detach() + 0.1 * mask
-        loss = POLICY_LOSSES["ppo_clip"](PolicyLossInputs(out.logp, old, adv, mask, norm)).loss
+        loss = POLICY_LOSSES["ppo_clip"](PolicyLossInputs(logp=out.logp, old_logp=old, advantages=adv, mask=mask, normalizer=norm), ClipParams()).loss
         loss.backward()
         grads.append((loss.item(), out.logp.detach(), [p.grad.clone() for p in tiny.parameters()]))
     (l0, lp0, g0), (l1, lp1, g1) = grads
@@ -129,7 +131,7 @@ def test_rlpt_nucleus_and_force_in():
 
 def test_rlpt_reference_support_is_the_reference_top_k_with_the_sampled_token(tiny):
     batch = TokenBatch.build(PROMPTS, RESPONSES, 0)
-    support = reference_support(tiny, batch, 5, 0.9, 1.0)
+    support = reference_support(tiny, batch, Support("reference", 5, 0.9), 1.0)
     assert support.shape == (2, 3, 5) and support.dtype == torch.int32
     for i, (p, r) in enumerate(zip(PROMPTS, RESPONSES)):
         z = full_logits(tiny, p, r)

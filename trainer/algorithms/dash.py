@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import torch
 
-from trainer.algorithms.grpo import normalized_outcome_advantage
+from trainer.algorithms.groups import normalized_outcome_advantage
 
 
 def keep_after_filter(rewards: torch.Tensor, group_ids: torch.Tensor, tau: float, eps: float) -> torch.Tensor:
     """[batch] bool: samples that pass the filter (all of them when tau = 0)."""
     if tau <= 0:
-        return torch.ones(rewards.shape, dtype=torch.bool)
+        return torch.ones(rewards.shape, dtype=torch.bool, device=rewards.device)
     return normalized_outcome_advantage(rewards, group_ids, eps).abs() > tau

@@ -11,40 +11,28 @@ from __future__ import annotations
 
 import torch
 
+from trainer.algorithms.groups import group_stats, normalized_outcome_advantage
 from trainer.algorithms.registry import register_adv_est
 from trainer.algorithms.types import AdvantageInputs, AdvantageOutput
 
 
-def group_stats(rewards: torch.Tensor, group_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-response group mean, unbiased std and group size, each [batch]."""
-    _, inverse, counts = torch.unique(group_ids, return_inverse=True, return_counts=True)  # inverse: [batch]
-    sums = torch.zeros(len(counts), dtype=rewards.dtype).index_add_(0, inverse, rewards)  # [groups]
-    mean = sums / counts  # [groups]
-    sq = torch.zeros(len(counts), dtype=rewards.dtype).index_add_(0, inverse, (rewards - mean[inverse]) ** 2)  # [groups]
-    std = torch.sqrt(sq / (counts - 1).clamp(min=1))  # [groups]
-    return mean[inverse], std[inverse], counts[inverse]
-
-
-def normalized_outcome_advantage(rewards: torch.Tensor, group_ids: torch.Tensor, eps: float) -> torch.Tensor:
-    """[batch]: (R_i - mean_j R_j) / (std_j R_j + eps)."""
-    mean, std, _ = group_stats(rewards, group_ids)
-    return (rewards - mean) / (std + eps)
-
-
 @register_adv_est("grpo")
 def grpo_advantages(inp: AdvantageInputs) -> AdvantageOutput:
+    """GRPO: A_i = (R_i - mean_j R_j) / (std_j R_j + eps), eps = algorithm.adv_eps."""
     adv = normalized_outcome_advantage(inp.rewards, inp.group_ids, inp.eps)  # [batch]
     return AdvantageOutput(adv[:, None] * inp.mask)  # [batch, seq]
 
 
 @register_adv_est("dr_grpo")
 def dr_grpo_advantages(inp: AdvantageInputs) -> AdvantageOutput:
+    """Dr.GRPO: A_i = R_i - mean_j R_j (no std division)."""
     mean, _, _ = group_stats(inp.rewards, inp.group_ids)  # [batch]
     return AdvantageOutput((inp.rewards - mean)[:, None] * inp.mask)  # [batch, seq]
 
 
 @register_adv_est("rloo")
 def rloo_advantages(inp: AdvantageInputs) -> AdvantageOutput:
+    """RLOO: A_i = R_i - mean_{j != i} R_j (leave-one-out baseline)."""
     mean, _, n = group_stats(inp.rewards, inp.group_ids)  # [batch] each
     adv = torch.where(n > 1, (inp.rewards - mean) * n / (n - 1).clamp(min=1), torch.zeros_like(mean))  # [batch]
     return AdvantageOutput(adv[:, None] * inp.mask)  # [batch, seq]

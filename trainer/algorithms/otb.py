@@ -21,12 +21,29 @@ was better, e.g. the zero-tail term); signal strength = P - pure noise.
 from __future__ import annotations
 
 import torch
+from pydantic import Field
 
-from trainer.algorithms.dapo import informative_groups
+from trainer.algorithms.groups import informative_groups
+from trainer.algorithms.reductions import Mean
 from trainer.algorithms.registry import register_adv_est
-from trainer.algorithms.types import AdvantageInputs, AdvantageOutput
+from trainer.algorithms.types import AdvantageInputs, AdvantageOutput, Needs, Params
 
 BASELINE_EPS = 1e-8
+
+
+class OTBParams(Params):
+    """OTB, the Optimal Token Baseline (arXiv 2602.07078)."""
+
+    section = "otb"
+    zero_tail: bool = Field(True, description="OTB: when exactly one response is the longest of its group, its baseline past the second-longest length is 0 (its advantage there would otherwise be identically 0).")
+    rollout_is: bool = Field(False, description="OTB: weight the proxy by the squared truncated importance weight, w <- w * min(pi_old(y) / mu(y), is_cap)^2, mu the rollout policy.")
+    is_cap: float = Field(2.0, gt=0, description="OTB: truncation of the importance weight in rollout_is.")
+
+
+def otb_needs(params: OTBParams) -> Needs:
+    """pi_old(y) and sum pi^2 from the forward that yields the old log-probs, whole groups per
+    micro-batch (the baseline is a per-position statistic of the group), and mu for rollout_is."""
+    return Needs(policy_stats=True, whole_groups=True, rollout_policy=params.rollout_is)
 
 
 def logit_gradient_proxy(logp: torch.Tensor, sum_pi2: torch.Tensor) -> torch.Tensor:
@@ -41,8 +58,8 @@ def zero_tail_mask(mask: torch.Tensor, group_ids: torch.Tensor) -> torch.Tensor:
     for a group of one response, every position.
     """
     lengths = mask.sum(-1)  # [batch]
-    pos = torch.arange(mask.shape[1], dtype=lengths.dtype)[None, :]  # [1, seq]
-    out = torch.zeros(mask.shape, dtype=torch.bool)
+    pos = torch.arange(mask.shape[1], dtype=lengths.dtype, device=mask.device)[None, :]  # [1, seq]
+    out = torch.zeros(mask.shape, dtype=torch.bool, device=mask.device)
     for g in torch.unique(group_ids):
         members = (group_ids == g).nonzero().squeeze(1)  # [n]
         ordered = lengths[members].sort(descending=True).values  # [n]
@@ -54,23 +71,28 @@ def zero_tail_mask(mask: torch.Tensor, group_ids: torch.Tensor) -> torch.Tensor:
     return out
 
 
-@register_adv_est("otb", needs_policy_stats=True)
-def otb_advantages(inp: AdvantageInputs) -> AdvantageOutput:
-    if inp.policy is None:
-        raise ValueError("the otb estimator needs AdvantageInputs.policy (old log-probs and sum pi^2)")
+def zero_reward_groups(rewards: torch.Tensor, group_ids: torch.Tensor) -> torch.Tensor:
+    """[batch] bool: the samples of groups whose rewards are all 0. Their returns are 0 and every
+    baseline is a weighted mean of returns, so their advantages are 0 before any forward pass."""
+    return ~informative_groups(rewards, group_ids) & (rewards == 0)
+
+
+@register_adv_est("otb", params=OTBParams, needs=otb_needs, zero_before_forward=zero_reward_groups)
+def otb_advantages(inp: AdvantageInputs, params: OTBParams) -> AdvantageOutput:
+    """OTB: A_{i,t} = G_{i,t} - B_t, B_t the group's returns weighted by the cumulative logit-gradient proxy."""
     m = inp.mask  # [batch, seq]
     w = logit_gradient_proxy(inp.policy.logp, inp.policy.sum_pi2)  # [batch, seq]
-    if inp.is_cap is not None and inp.policy.rollout_logp is not None:
-        rho = torch.exp(inp.policy.logp - inp.policy.rollout_logp).clamp(max=inp.is_cap)  # [batch, seq]
+    if params.rollout_is:
+        rho = torch.exp(inp.policy.logp - inp.policy.rollout_logp).clamp(max=params.is_cap)  # [batch, seq]
         w = w * rho**2
     energy = torch.cumsum(w * m, dim=1)  # [batch, seq]: W_{i,t}
     returns = inp.rewards[:, None].expand_as(m).to(energy.dtype)  # [batch, seq]: G_{i,t} = R_i
     _, inverse = torch.unique(inp.group_ids, return_inverse=True)  # [batch]
     groups = int(inverse.max()) + 1
-    num = torch.zeros((groups, m.shape[1]), dtype=energy.dtype).index_add_(0, inverse, returns * energy * m)  # [groups, seq]
-    den = torch.zeros((groups, m.shape[1]), dtype=energy.dtype).index_add_(0, inverse, energy * m)  # [groups, seq]
+    num = torch.zeros((groups, m.shape[1]), dtype=energy.dtype, device=m.device).index_add_(0, inverse, returns * energy * m)  # [groups, seq]
+    den = torch.zeros((groups, m.shape[1]), dtype=energy.dtype, device=m.device).index_add_(0, inverse, energy * m)  # [groups, seq]
     baseline = num[inverse] / (den[inverse] + BASELINE_EPS)  # [batch, seq]: B_t of each response's group
-    if inp.zero_tail:
+    if params.zero_tail:
         baseline = baseline.masked_fill(zero_tail_mask(m, inp.group_ids), 0.0)
     else:
         sizes = torch.bincount(inverse)[inverse]  # [batch]
@@ -78,12 +100,11 @@ def otb_advantages(inp: AdvantageInputs) -> AdvantageOutput:
     adv = (returns - baseline) * m  # [batch, seq]
     power = energy * adv**2  # [batch, seq]
     no_signal = ~informative_groups(inp.rewards, inp.group_ids)  # [batch]
-    metrics = {"otb/total_power": power.sum(), "otb/noise": power[no_signal].sum(), "otb/energy": (energy * m).sum()}
+    total, noise, tokens = power.sum(), power[no_signal].sum(), m.sum()
+    metrics = {
+        "otb/total_power": Mean(total, tokens),
+        "otb/noise": Mean(noise, tokens),
+        "otb/signal": Mean(total - noise, tokens),
+        "otb/energy": Mean((energy * m).sum(), tokens),
+    }
     return AdvantageOutput(adv, metrics)
-
-
-def power_metrics(means: dict[str, float]) -> dict[str, float]:
-    """Signal strength from the per-token means of the total power and the pure noise."""
-    if "otb/total_power" not in means:
-        return {}
-    return {"otb/signal": means["otb/total_power"] - means.get("otb/noise", 0.0)}

@@ -4,15 +4,50 @@ P_t = {v : rank(v | s_t) <= K} of the rollout policy (its top-k sampling support
 reference model at the same positions, optionally intersected with the nucleus of mass top_p, with
 the sampled token always forced in. It is stored as K int32 ids per token (-1 = no id), never as a
 |V|-wide mask. The policy is renormalized on P_t for both the current and the old policy,
-log pi~(y_t) = z_t[y_t] - logsumexp_{v in P_t} z_t[v] (computed in :mod:`trainer.logprobs`), and the
-ratio r = exp(log pi~_new - log pi~_old) goes into the unchanged GRPO / DAPO / DPPO loss.
+log pi~(y_t) = z_t[y_t] - logsumexp_{v in P_t} z_t[v] (the forward pass does it, given the ids),
+and the ratio r = exp(log pi~_new - log pi~_old) goes into the unchanged GRPO / DAPO / DPPO loss.
+
+As an algorithm RLPT is a transform: it declares the support (and, with the rollout support,
+top-k sampling) as its needs, and reports how the support sits in the full distribution.
 """
 
 from __future__ import annotations
 
-import torch
+from typing import Literal
 
-from trainer.logprobs import TokenBatch, predicting_hidden
+import torch
+from pydantic import Field
+
+from trainer.algorithms.reductions import Mean
+from trainer.algorithms.registry import register_transform
+from trainer.algorithms.types import MicroBatch, Needs, Params, Support, TransformOutput
+
+
+class RLPTParams(Params):
+    """RLPT, Reinforcement Learning with Promising Tokens (arXiv 2602.03195)."""
+
+    section = "rlpt"
+    top_k: int = Field(0, ge=0, description="RLPT (arXiv 2602.03195): K of the promising-token set P_t = TopK(z_t, K), the sampled token always forced in; the policy is renormalized on it: log pi~(y_t) = z_t[y_t] - logsumexp_{v in P_t} z_t[v], used for the new and the old policy. 0 = off; 16 is the reconstruction's default.")
+    support: Literal["rollout", "reference"] = Field("rollout", description="RLPT: whose logits choose P_t. rollout: the sampling policy (sampling is then restricted to P_t, i.e. top-k sampling); reference: the frozen initial model at the same positions (one extra forward without gradient).")
+    top_p: float = Field(1.0, gt=0, le=1, description="RLPT: intersect P_t with the nucleus {smallest prefix of the sorted distribution with mass >= top_p} (1 = off).")
+
+
+def rlpt_needs(params: RLPTParams) -> Needs:
+    """The support; from the rollout, that is top-k (and nucleus) sampling, whose top-k ids the
+    engine records."""
+    support = Support(params.support, params.top_k, params.top_p)
+    if params.support == "reference":
+        return Needs(support=support)
+    return Needs(support=support, sample_top_k=params.top_k, sample_top_p=params.top_p)
+
+
+@register_transform("rlpt", params=RLPTParams, active=lambda p: p.top_k > 0, needs=rlpt_needs)
+def rlpt_metrics(mb: MicroBatch, params: RLPTParams) -> TransformOutput:
+    """Coverage (y_t in the full policy's top-K) and the support's mass under the full softmax."""
+    if not mb.first_pass:
+        return TransformOutput()
+    tokens = mb.mask.sum()
+    return TransformOutput(metrics={"rlpt/coverage": Mean((mb.in_topk * mb.mask).sum(), tokens), "rlpt/support_mass": Mean((mb.support_mass * mb.mask).sum(), tokens)})
 
 
 def nucleus_keep(sorted_logp: torch.Tensor, top_p: float) -> torch.Tensor:
@@ -43,17 +78,10 @@ def rollout_support(topk_ids: torch.Tensor, topk_logprobs: torch.Tensor, k: int,
     return force_in(ids, sampled).to(torch.int32)
 
 
-@torch.no_grad()
-def reference_support(ref_model, batch: TokenBatch, k: int, top_p: float, temperature: float) -> torch.Tensor:
-    """P_t from the reference model's logits at the response positions: [batch, max_response, k]
-    int32, the sampled token forced in, -1 outside the nucleus (and on padding)."""
-    mask = batch.response_mask().bool()  # [batch, max_response]
-    rows, cols = mask.nonzero(as_tuple=True)  # [tokens]
-    target_pos = batch.response_start[rows] + cols  # [tokens]
-    logits = ref_model.get_output_embeddings()(predicting_hidden(ref_model, batch)).float() / temperature  # [tokens, vocab]
+def logits_support(logits: torch.Tensor, k: int, top_p: float, sampled: torch.Tensor) -> torch.Tensor:
+    """P_t from a distribution's logits: [tokens, vocab] and sampled [tokens] -> [tokens, k] ids,
+    the top-k, -1 outside the nucleus, the sampled token forced in."""
     values, ids = logits.topk(k, dim=-1)  # [tokens, k], sorted
     keep = nucleus_keep(values - torch.logsumexp(logits, -1, keepdim=True), top_p)  # [tokens, k]
     ids = torch.where(keep, ids, torch.full_like(ids, -1))
-    ids = force_in(ids, batch.input_ids[rows, target_pos])  # [tokens, k]
-    grid = torch.full((*mask.shape, k), -1, dtype=torch.int32)
-    return grid.index_put((rows, cols), ids.to(torch.int32))
+    return force_in(ids, sampled)

@@ -16,7 +16,7 @@ from transformers import LogitsProcessorList
 from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
 from trainer.rollout.base import Rollout, RolloutEngine, SamplingParams
-from trainer.shared_prompts import DistinctPrompts
+from trainer.rollout.shared_prompts import DistinctPrompts
 
 
 def warpers(params: SamplingParams) -> LogitsProcessorList:
