@@ -9,7 +9,7 @@ import statistics
 
 import pytest
 
-from trainer.algorithms.reductions import First, Last, Max, Mean, Reduce, Stat, StepStats, Std, Sum, Var
+from trainer.algorithms.reductions import First, Last, Max, Mean, Reduce, Stat, Std, StepStats, Sum, Var
 
 
 def split(values: list[float], rng: random.Random) -> list[list[float]]:
