@@ -314,10 +314,10 @@ class Trainer:
             stats.update(res.metrics)
             if first:
                 tokens = m.sum()
-                stats.add("train/sequences_trained", Sum(len(idx)))
                 stats.add("entropy", Mean((out.entropy * m).sum(), tokens))
                 stats.add("logp_mismatch", Mean(((out.logp.detach() - sub.rollout_logp).abs() * m).sum(), tokens))
         if first:
+            stats.add("train/sequences_trained", Sum(sum(len(idx) for idx in plan.micro)))
             stats.add("train/sequences_skipped", Sum(plan.skipped))
             stats.add("dash/filtered_fraction", Mean(plan.filtered, len(plan.exp)))
         return loss_sum
