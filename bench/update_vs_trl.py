@@ -190,7 +190,7 @@ def main() -> None:
         spec["batch"] = {"prompt_ids": [ro.prompt_ids for ro in rollouts], "response_ids": [ro.response_ids for ro in rollouts]}
 
         bar.update(task, advance=1, description="float64 forward of each row")
-        model = load_model(cfg.model.path, "float64")
+        model = load_model(cfg.model.path).double()
         gap = sampling_gap(model, rollouts, cfg.rollout.temperature)
         floor = position_shift_gap(model, rollouts[:: cfg.rollout.group_size], cfg.rollout.temperature, shift=8)
 

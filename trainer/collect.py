@@ -3,6 +3,7 @@ refill with DAPO dynamic sampling, and attach the per-token support; the result 
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -12,7 +13,7 @@ import torch
 from contract.schema import Sample, Score, Status
 from trainer.algorithms.dapo import overlong_penalty
 from trainer.algorithms.groups import informative_groups
-from trainer.algorithms.reductions import Mean, Std, StepStats, Sum
+from trainer.algorithms.reductions import Elapsed, First, Mean, Std, StepStats, Sum
 from trainer.algorithms.types import Needs
 from trainer.config import Config
 from trainer.data.sampler import EpochSampler
@@ -20,15 +21,29 @@ from trainer.experience import Experience
 from trainer.prompts import encode_prompt, with_response
 from trainer.rollout.base import Rollout, RolloutEngine, SamplingParams
 from trainer.support import support_ids
+from trainer.world import World
 
 Scorer = Callable[[list[Sample]], list[Score]]
 
 
-class Collector:
-    """Turns prompts into scored experience. Every count and time goes into the step's ``stats``."""
+def sample_seed(seed: int, step: int, round_: int, prompt_id: str, index: int) -> int:
+    """The sampling seed of one response: a hash of (train.seed, step, refill round, prompt id,
+    sample index), so that a response never depends on which process samples it or beside what."""
+    digest = hashlib.blake2b(f"{seed}/{step}/{round_}/{prompt_id}/{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 2  # 62 bits: any engine's seed type holds it
 
-    def __init__(self, cfg: Config, tokenizer, engine: RolloutEngine, score: Scorer, sampler: EpochSampler, needs: Needs, ref_model=None):
+
+class Collector:
+    """Turns prompts into scored experience. Every count and time goes into the step's ``stats``.
+
+    Under several processes, every process draws the same prompts from its sampler and takes its
+    share of them: a group never spans processes, and group ids are global (a group's index among
+    the step's prompts), so together the processes hold what one process would.
+    """
+
+    def __init__(self, cfg: Config, tokenizer, engine: RolloutEngine, score: Scorer, sampler: EpochSampler, needs: Needs, ref_model=None, world: World | None = None):
         self.cfg, self.tokenizer, self.engine, self.score, self.sampler, self.needs, self.ref_model = cfg, tokenizer, engine, score, sampler, needs, ref_model
+        self.world = world or World()
         self._prompt_cache: dict[str, list[int]] = {}
 
     def sampling_params(self) -> SamplingParams:
@@ -38,28 +53,34 @@ class Collector:
         top_k, top_p = (n.sample_top_k, n.sample_top_p) if n.sample_top_k else (r.top_k, r.top_p)
         return SamplingParams(r.max_new_tokens, r.temperature, top_k, top_p, topk_logprobs=n.recorded_topk)
 
-    def collect(self, prompts: list[Sample], stats: StepStats) -> Experience | None:
-        """Generate and score groups for ``prompts``; with dynamic sampling, refill to a full batch."""
+    def collect(self, prompts: list[Sample], stats: StepStats, step: int = 0, group_offset: int = 0) -> Experience | None:
+        """Generate and score this process's share of the groups of ``prompts`` (the same list on
+        every process) at optimizer step ``step``; with dynamic sampling, refill to a full batch.
+        ``group_offset``: the global group id of ``prompts[0]``."""
         alg = self.cfg.algorithm
-        rollouts, scores, groups = self._generate_and_score(prompts, stats, group_offset=0)
+        mine = self.world.share(len(prompts))
+        rollouts, scores, groups = self._generate_and_score(prompts[mine.start : mine.stop], stats, group_offset + mine.start, step=step, round_=0)
         if alg.dapo.dynamic_sampling:
-            rollouts, scores, groups = self._dynamic_sampling(rollouts, scores, groups, len(prompts), stats)
+            rollouts, scores, groups = self._dynamic_sampling(rollouts, scores, groups, len(prompts), stats, step)
         if not rollouts:
             return None
         lengths = torch.tensor([len(ro.response_ids) for ro in rollouts])  # [batch]
         rewards = torch.tensor([s.reward for s in scores], dtype=torch.float32)  # [batch]
         shaping = overlong_penalty(lengths, self.cfg.rollout.max_new_tokens, alg.dapo.overlong_buffer, alg.dapo.overlong_penalty)  # [batch]
-        exp = Experience.build(rollouts, rewards + shaping, torch.tensor(groups), self.tokenizer.pad_token_id)
+        exp = Experience.build(rollouts, rewards + shaping, torch.tensor(groups), self.tokenizer.pad_token_id).to(self.world.device)
         if self.needs.support is not None:
             exp.support_ids = support_ids(exp, self.needs.support, self.ref_model, self.cfg.rollout.temperature, self.cfg.train.micro_batch_size)
         stats.add("reward/shaping", Mean(shaping.sum(), len(rollouts)))
         return exp
 
-    def _generate_and_score(self, prompts: list[Sample], stats: StepStats, group_offset: int) -> tuple[list[Rollout], list[Score], list[int]]:
+    def _generate_and_score(self, prompts: list[Sample], stats: StepStats, group_offset: int, step: int, round_: int) -> tuple[list[Rollout], list[Score], list[int]]:
+        """Rollouts of ``prompts`` (group ids from ``group_offset``), their scores, and their group
+        ids, ERROR scores dropped and counted."""
         r = self.cfg.rollout
         t = time.perf_counter()
         flat = [self.encode(p) for p in prompts for _ in range(r.group_size)]
-        rollouts = self.engine.generate(flat, self.sampling_params())
+        seeds = [sample_seed(self.cfg.train.seed, step, round_, p.id, k) for p in prompts for k in range(r.group_size)]
+        rollouts = self.engine.generate(flat, self.sampling_params(), seeds)
         t_gen = time.perf_counter()
         texts = self.tokenizer.batch_decode([ro.response_ids for ro in rollouts], skip_special_tokens=True)
         samples = [with_response(prompts[i // r.group_size], text, f"#{i % r.group_size}") for i, text in enumerate(texts)]
@@ -67,8 +88,8 @@ class Collector:
         scores = self.score(samples)
         for key, value in self._client_counters().items():  # scoring/retried_calls, scoring/failed_batches
             stats.add(f"scoring/{key}", Sum(value - before[key]))
-        stats.add("time/generate", Sum(t_gen - t))
-        stats.add("time/score", Sum(time.perf_counter() - t_gen))
+        stats.add("time/generate", Elapsed(t_gen - t))
+        stats.add("time/score", Elapsed(time.perf_counter() - t_gen))
         stats.add("dash/generate_calls", Sum(1))
         stats.add("dash/inference_batch_size", Mean(len(rollouts), 1))
         stats.add("tokens/generated", Sum(sum(len(ro.response_ids) for ro in rollouts)))
@@ -91,31 +112,36 @@ class Collector:
         counters = getattr(self.score, "counters", None)
         return counters() if counters else {}
 
-    def _dynamic_sampling(self, rollouts, scores, groups, wanted: int, stats: StepStats):
+    def _dynamic_sampling(self, rollouts, scores, groups, wanted: int, stats: StepStats, step: int):
         """DAPO: keep groups whose rewards differ; sample more prompts (at most max_sampling_rounds
-        extra rounds) until ``wanted`` such groups are in hand; train on at most ``wanted``."""
+        extra rounds) until ``wanted`` such groups are in hand over all processes; train on the
+        first ``wanted`` of them (by global group id)."""
         alg = self.cfg.algorithm
 
         def informative(scores, groups):
             mask = informative_groups(torch.tensor([s.reward for s in scores]), torch.tensor(groups)) if scores else torch.zeros(0, dtype=torch.bool)
             return [i for i in range(len(scores)) if mask[i]]
 
+        def kept_everywhere() -> int:
+            return int(self.world.sum([len(set(groups))])[0])
+
         keep = informative(scores, groups)
         rollouts, scores, groups = [rollouts[i] for i in keep], [scores[i] for i in keep], [groups[i] for i in keep]
         rounds, next_group = 0, wanted  # the first round's groups are numbered 0 .. wanted - 1
-        while len(set(groups)) < wanted and rounds < alg.dapo.max_sampling_rounds:
+        while (kept := kept_everywhere()) < wanted and rounds < alg.dapo.max_sampling_rounds:
             rounds += 1
-            more = self.sampler.next_batch(wanted - len(set(groups)))
-            ro2, sc2, gr2 = self._generate_and_score(more, stats, group_offset=next_group)
+            more = self.sampler.next_batch(wanted - kept)  # the same prompts on every process
+            mine = self.world.share(len(more))
+            ro2, sc2, gr2 = self._generate_and_score(more[mine.start : mine.stop], stats, next_group + mine.start, step=step, round_=rounds)
             next_group += len(more)
             keep = informative(sc2, gr2)
             rollouts += [ro2[i] for i in keep]
             scores += [sc2[i] for i in keep]
             groups += [gr2[i] for i in keep]
-        chosen = sorted(set(groups))[:wanted]
+        chosen = set(sorted(g for part in self.world.gather(sorted(set(groups))) for g in part)[:wanted])
         rows = [i for i, g in enumerate(groups) if g in chosen]
-        stats.add("dapo/sampling_rounds", Sum(rounds))
-        stats.add("dapo/groups_kept", Sum(len(chosen)))
+        stats.add("dapo/sampling_rounds", First(rounds))
+        stats.add("dapo/groups_kept", Sum(len(chosen & set(groups))))
         return [rollouts[i] for i in rows], [scores[i] for i in rows], [groups[i] for i in rows]
 
     def encode(self, sample: Sample) -> list[int]:

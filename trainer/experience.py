@@ -24,7 +24,7 @@ class Experience:
     support_ids: torch.Tensor | None = None  # [batch, seq, K_rlpt] int32 RLPT support P_t (-1 = no id)
 
     @staticmethod
-    def build(rollouts: list[Rollout], rewards: torch.Tensor, group_ids: torch.Tensor, pad_id: int) -> "Experience":
+    def build(rollouts: list[Rollout], rewards: torch.Tensor, group_ids: torch.Tensor, pad_id: int) -> Experience:
         tokens = TokenBatch.build([ro.prompt_ids for ro in rollouts], [ro.response_ids for ro in rollouts], pad_id)
         mask = tokens.response_mask()  # [batch, seq]
         width = tokens.max_response
@@ -41,10 +41,15 @@ class Experience:
                 exp.topk_logprobs[i, : len(ro.response_ids)] = ro.topk_logprobs
         return exp
 
+    def to(self, device: torch.device) -> Experience:
+        """The same experience with every tensor on ``device``."""
+        moved = {f.name: getattr(self, f.name).to(device) for f in fields(self) if getattr(self, f.name) is not None}
+        return replace(self, **moved)
+
     def __len__(self) -> int:
         return len(self.rewards)
 
-    def slice(self, index: torch.Tensor) -> "Experience":
+    def slice(self, index: torch.Tensor) -> Experience:
         """The rows ``index`` ([rows] long), trimmed to their own widths."""
         tokens = self.tokens.slice(index)
         width = tokens.max_response

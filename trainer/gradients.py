@@ -10,6 +10,7 @@ is the gradient-noise metric reported for every run.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -36,9 +37,12 @@ class GradientAccumulator:
         for p in self.params:
             p.grad = None
 
-    def finish(self, divisor: float) -> None:
-        """Hand the accumulated sum / divisor to the parameters' ``.grad`` (zeros if nothing ran)."""
+    def finish(self, divisor: float, reduce: Callable[[list[torch.Tensor]], None] | None = None) -> None:
+        """Hand the accumulated sum / divisor to the parameters' ``.grad`` (zeros if nothing ran);
+        ``reduce`` first sums the accumulated gradients over the processes, in place."""
         total = self._buffers()
+        if reduce is not None:
+            reduce(total)
         torch._foreach_mul_(total, 1.0 / max(divisor, 1e-12))
         for p, g in zip(self.params, total):
             p.grad = g

@@ -47,15 +47,19 @@ class TokenBatch:
             max_response=max(len(r) for r in responses),
         )
 
+    def to(self, device: torch.device) -> TokenBatch:
+        """The same batch with its tensors on ``device``."""
+        return replace(self, input_ids=self.input_ids.to(device), attention_mask=self.attention_mask.to(device), response_start=self.response_start.to(device), response_len=self.response_len.to(device))
+
     def response_ids(self) -> torch.Tensor:
         """[batch, max_response] long: the response tokens (0 on padding)."""
-        pos = self.response_start[:, None] + torch.arange(self.max_response)[None, :]  # [batch, max_response]
+        pos = self.response_start[:, None] + torch.arange(self.max_response, device=self.input_ids.device)[None, :]  # [batch, max_response]
         ids = self.input_ids.gather(1, pos.clamp(max=self.input_ids.shape[1] - 1))
         return ids * self.response_mask().long()
 
     def response_mask(self) -> torch.Tensor:
         """[batch, max_response] float: 1 on response tokens."""
-        pos = torch.arange(self.max_response)[None, :]  # [1, max_response]
+        pos = torch.arange(self.max_response, device=self.response_len.device)[None, :]  # [1, max_response]
         return (pos < self.response_len[:, None]).float()
 
     def slice(self, index: torch.Tensor) -> "TokenBatch":
@@ -120,20 +124,21 @@ def predicting_hidden(model, batch: TokenBatch) -> torch.Tensor:
     rows x (prompt + response).
     """
     decoder = model.get_decoder()
-    prompts = DistinctPrompts.of([batch.input_ids[i, :start].tolist() for i, start in enumerate(batch.response_start.tolist())], pad_id=0)
+    device = batch.input_ids.device
+    prompts = DistinctPrompts.of([batch.input_ids[i, :start].tolist() for i, start in enumerate(batch.response_start.tolist())], pad_id=0).to(device)
     out = decoder(input_ids=prompts.input_ids, attention_mask=prompts.attention_mask, position_ids=prompts.position_ids, use_cache=True)
     prompt_kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]  # [distinct, heads, width, head_dim] each
     last = out.last_hidden_state[:, -1]  # [distinct, hidden]: predicts each response's first token
     mask = batch.response_mask().bool()  # [batch, max_response]
-    token_index = torch.zeros(mask.shape, dtype=torch.long)  # [batch, max_response]
-    token_index[mask] = torch.arange(int(mask.sum()))
+    token_index = torch.zeros(mask.shape, dtype=torch.long, device=device)  # [batch, max_response]
+    token_index[mask] = torch.arange(int(mask.sum()), device=device)
     responses = batch.response_ids()  # [batch, max_response]
     parts, order = [], []
     for chunk in length_chunks(batch.response_len.tolist()):
-        index = torch.tensor(chunk)  # [chunk]
+        index = torch.tensor(chunk, device=device)  # [chunk]
         of = prompts.row_prompt[index]  # [chunk]
         n = int(batch.response_len[index].max())
-        cols = torch.arange(n)  # [n]
+        cols = torch.arange(n, device=device)  # [n]
         valid = cols[None, :] < batch.response_len[index][:, None]  # [chunk, n]
         hidden = last[of][:, None]  # [chunk, 1, hidden]: predicts token 0
         if n > 1:  # the last response token predicts nothing: feed tokens 0 .. n-2
@@ -178,10 +183,10 @@ def response_logprobs(
     chosen = logits.gather(1, targets[:, None]).squeeze(1)  # [tokens]
 
     def to_grid(values: torch.Tensor) -> torch.Tensor:  # [tokens, ...] -> [batch, max_response, ...]
-        grid = torch.zeros((*mask.shape, *values.shape[1:]), dtype=values.dtype)
+        grid = torch.zeros((*mask.shape, *values.shape[1:]), dtype=values.dtype, device=values.device)
         return grid.index_put((rows, cols), values)
 
-    out = LogprobOutput(logp=torch.zeros(0), entropy=torch.zeros(mask.shape))
+    out = LogprobOutput(logp=torch.zeros(0), entropy=torch.zeros(mask.shape, device=mask.device))
     if support_ids is None:
         lse = torch.logsumexp(logits, dim=-1)  # [tokens]
         support = None

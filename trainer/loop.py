@@ -22,6 +22,7 @@ The loop knows algorithms only through the registries and their declared needs
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections import defaultdict
@@ -34,7 +35,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from contract.schema import Sample
 from trainer.algorithms.dash import keep_after_filter
-from trainer.algorithms.reductions import First, Last, Mean, StepStats, Sum
+from trainer.algorithms.reductions import Elapsed, First, Last, Mean, StepStats, Sum
 from trainer.algorithms.registry import ADVANTAGE, LOSS, TRANSFORM, resolve
 from trainer.algorithms.types import AdvantageInputs, AdvantageOutput, LossNormalizer, MicroBatch, PolicyLossInputs, PolicyStats, TopKLogprobs
 from trainer.checkpoint import load_trainer_state, save_checkpoint, set_rng_state
@@ -46,7 +47,9 @@ from trainer.experience import Experience
 from trainer.gradients import GradientAccumulator
 from trainer.logprobs import LogprobOutput, response_logprobs
 from trainer.metrics import MetricsLogger, plot_metrics
+from trainer.model import autocast
 from trainer.rollout.base import RolloutEngine
+from trainer.world import World
 
 
 @dataclass
@@ -90,8 +93,11 @@ def micro_batches(group_ids: torch.Tensor, lengths: torch.Tensor, rows: list[int
 
 
 class Trainer:
-    def __init__(self, cfg: Config, model, tokenizer, engine: RolloutEngine, score: Scorer, train: list[Sample], test: list[Sample], ref_model=None, console: Console | None = None):
+    def __init__(self, cfg: Config, model, tokenizer, engine: RolloutEngine, score: Scorer, train: list[Sample], test: list[Sample], ref_model=None, console: Console | None = None, world: World | None = None):
+        """``model`` (and ``ref_model``) already on ``world.device``."""
         self.cfg, self.model, self.tokenizer, self.engine, self.score = cfg, model, tokenizer, engine, score
+        self.world = world or World(device=model.device)
+        self.autocast = autocast(cfg.model.dtype, self.world.device) or contextlib.nullcontext
         self.test = test
         self.ref_model = ref_model
         self.console = console or Console(stderr=True)
@@ -108,7 +114,8 @@ class Trainer:
         self.transforms = [(reg, params) for _, reg, params in alg.parts() if reg.kind == TRANSFORM]
         self.needs = alg.needs()
         self.advantage_after_forward = self.estimator.needs(self.estimator_params).policy_stats
-        self.collector = Collector(cfg, tokenizer, engine, score, self.sampler, self.needs, ref_model)
+        self.collector = Collector(cfg, tokenizer, engine, score, self.sampler, self.needs, ref_model, self.world)
+        self.world.broadcast_([p.data for p in model.parameters()])  # every process starts from the same weights
 
     # ---- checkpoints -------------------------------------------------------------------------
     def restore(self, checkpoint: Path) -> None:
@@ -120,23 +127,32 @@ class Trainer:
         set_rng_state(state["rng"])
         self.step, self.resumed = state["step"], True
 
-    def save(self) -> Path:
-        state = {"scheduler": self.scheduler.state_dict(), "data": self.sampler.state(), "config": self.cfg.model_dump(mode="json")}
-        return save_checkpoint(self.output_dir, self.step, self.model, self.tokenizer, self.optimizer, state, self.cfg.train.keep_checkpoints)
+    def save(self) -> Path | None:
+        """The main process writes the checkpoint (every process holds the same weights and
+        optimizer state); the others wait until it is complete."""
+        path = None
+        if self.world.is_main:
+            state = {"scheduler": self.scheduler.state_dict(), "data": self.sampler.state(), "config": self.cfg.model_dump(mode="json")}
+            path = save_checkpoint(self.output_dir, self.step, self.model, self.tokenizer, self.optimizer, state, self.cfg.train.keep_checkpoints)
+        self.world.barrier()
+        return path
 
     # ---- the run -----------------------------------------------------------------------------
     def fit(self) -> FitResult:
-        cfg = self.cfg
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        logger = MetricsLogger(self.output_dir, resume_step=self.step if self.resumed else None)
+        """Train ``train.steps`` steps; only the main process logs, draws and shows progress."""
+        cfg, main = self.cfg, self.world.is_main
+        if main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+        logger = MetricsLogger(self.output_dir, resume_step=self.step if self.resumed else None) if main else None
         result = FitResult()
         if cfg.eval.before and not self.resumed:
             result.before = self.evaluate()
-            logger.log(0, result.before)
-            self.console.print(f"held-out accuracy before training: {result.before['eval/accuracy']:.1%} ({len(self.test)} problems, greedy)")
+            if logger:
+                logger.log(0, result.before)
+            self.print(f"held-out accuracy before training: {result.before['eval/accuracy']:.1%} ({len(self.test)} problems, greedy)")
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
         final_eval: dict[str, float] | None = None
-        with Progress(*columns, console=self.console, transient=False) as bar:
+        with Progress(*columns, console=self.console, transient=False, disable=not main) as bar:
             task = bar.add_task("training", total=cfg.train.steps, completed=self.step)
             while self.step < cfg.train.steps:
                 metrics = self.train_step()
@@ -145,50 +161,61 @@ class Trainer:
                 if (cfg.eval.every and self.step % cfg.eval.every == 0) or (last and cfg.eval.after):
                     metrics.update(self.evaluate())
                     final_eval = {k: v for k, v in metrics.items() if k.startswith("eval/")} if last else None
-                logger.log(self.step, metrics)
+                if logger:
+                    logger.log(self.step, metrics)
                 if last or (cfg.train.checkpoint_every and self.step % cfg.train.checkpoint_every == 0):
                     self.save()
                 bar.update(task, completed=self.step, description=f"training (reward {metrics.get('reward/mean', float('nan')):.2f})")
-        logger.close()
         if cfg.eval.after:
             result.after = final_eval if final_eval is not None else self.evaluate()
-        result.plot = plot_metrics(self.output_dir / "metrics.jsonl", self.output_dir / "curves.png")
+        if logger:
+            logger.close()
+            result.plot = plot_metrics(self.output_dir / "metrics.jsonl", self.output_dir / "curves.png")
         return result
 
+    def print(self, text: str) -> None:
+        """A line on the console, from the main process only."""
+        if self.world.is_main:
+            self.console.print(text)
+
     def evaluate(self) -> dict[str, float]:
-        e = self.cfg.eval
-        return evaluate(self.engine, self.tokenizer, self.test, self.score, e.max_new_tokens, self.cfg.data.chat_template)
+        """Held-out metrics: each process evaluates its share of the held-out set, and the shares
+        add up."""
+        e, mine = self.cfg.eval, self.world.share(len(self.test))
+        stats = evaluate(self.engine, self.tokenizer, self.test[mine.start : mine.stop], self.score, e.max_new_tokens, self.cfg.data.chat_template)
+        return self.world.reduce_stats(stats).values()
 
     # ---- one optimizer step ------------------------------------------------------------------
     def train_step(self) -> dict[str, float]:
         r, alg = self.cfg.rollout, self.cfg.algorithm
         t0 = time.perf_counter()
         stats = StepStats()
-        prompts = self.sampler.next_batch(r.prompts_per_step)
-        per_part = len(prompts) if alg.dash.preemptive else max(1, self.cfg.train.micro_batch_size // r.group_size)
+        prompts = self.sampler.next_batch(r.prompts_per_step)  # the same on every process; each takes its share
+        per_part = len(prompts) if alg.dash.preemptive else max(1, self.cfg.train.micro_batch_size // r.group_size) * self.world.world_size
         acc = GradientAccumulator(self.model.parameters())
         plans, first_loss = [], 0.0
         for start in range(0, len(prompts), per_part):
-            exp = self.collector.collect(prompts[start : start + per_part], stats)
+            exp = self.collector.collect(prompts[start : start + per_part], stats, self.step, group_offset=start)
             if exp is None:
                 continue
             t = time.perf_counter()
             plans.append(self.plan(exp))
             first_loss += self.backward_pass(plans[-1], acc, stats, first=True)
-            stats.add("time/backward", Sum(time.perf_counter() - t))
-        if not plans:
-            self.console.print("[yellow]every score of this step failed (ERROR): no update[/]")
+            stats.add("time/backward", Elapsed(time.perf_counter() - t))
+        if not self.world.sum([len(plans)])[0]:
+            self.print("[yellow]every score of this step failed (ERROR): no update[/]")
             return self._metrics(stats, acc, t0)
         self.engine.sleep()  # every generation of this step is done
         t = time.perf_counter()
         self._optimize(plans, acc, stats, first_loss)
-        stats.add("time/backward", Sum(time.perf_counter() - t))
+        stats.add("time/backward", Elapsed(time.perf_counter() - t))
         self._sync_engine(stats)
         return self._metrics(stats, acc, t0)
 
     def learn(self, exp: Experience) -> dict[str, float]:
         """One optimizer step on a given experience (what preemptive sampling would have collected)."""
         t0 = time.perf_counter()
+        exp = exp.to(self.world.device)
         stats = StepStats()
         acc = GradientAccumulator(self.model.parameters())
         plan = self.plan(exp)
@@ -198,8 +225,10 @@ class Trainer:
         return self._metrics(stats, acc, t0)
 
     def _optimize(self, plans: list[Plan], acc: GradientAccumulator, stats: StepStats, first_loss: float) -> None:
-        """The optimizer step on the first pass's gradient, then the further passes, each with its step."""
-        total = LossNormalizer(sum(p.counts.tokens for p in plans), sum(p.counts.sequences for p in plans), self.cfg.rollout.max_new_tokens)
+        """The optimizer step on the first pass's gradient, then the further passes, each with its
+        step. The loss normalizer counts the kept samples of every process."""
+        tokens, sequences = self.world.sum([sum(p.counts.tokens for p in plans), sum(p.counts.sequences for p in plans)])
+        total = LossNormalizer(tokens, sequences, self.cfg.rollout.max_new_tokens)
         self.optimizer_step(acc, total, stats, first_loss)
         for _ in range(self.cfg.algorithm.updates_per_batch - 1):  # further passes (preemptive only: one plan)
             pass_loss = sum(self.backward_pass(plan, acc, stats, first=False) for plan in plans)
@@ -210,13 +239,14 @@ class Trainer:
         """The rollout engine takes the new weights (in memory; nothing for ``hf``)."""
         t = time.perf_counter()
         self.engine.update_weights(self.model)
-        stats.add("time/weight_sync", Sum(time.perf_counter() - t))
+        stats.add("time/weight_sync", Elapsed(time.perf_counter() - t))
 
     def _metrics(self, stats: StepStats, acc: GradientAccumulator, t0: float) -> dict[str, float]:
+        """The step's statistics over every process, by their declared reductions."""
         stats.add("lr", First(self.scheduler.get_last_lr()[0]))
         stats.update(acc.norm_stats())
-        stats.add("time/step", Sum(time.perf_counter() - t0))
-        return stats.values()
+        stats.add("time/step", Elapsed(time.perf_counter() - t0))
+        return self.world.reduce_stats(stats).values()
 
     # ---- 3: what to train on -----------------------------------------------------------------
     def plan(self, exp: Experience) -> Plan:
@@ -228,7 +258,7 @@ class Trainer:
         counts = LossNormalizer(tokens=float(exp.mask[keep].sum()), sequences=float(keep.sum()), max_len=cfg.rollout.max_new_tokens)
         # A sample whose every loss term is exactly 0 adds no gradient: skip its forward/backward.
         exact_skip = cfg.train.skip_zero_advantage and not self.needs.trains_zero_advantage and alg.updates_per_batch == 1
-        zero = self._provably_zero(exp, advantages) if exact_skip else torch.zeros(len(exp), dtype=torch.bool)
+        zero = self._provably_zero(exp, advantages) if exact_skip else torch.zeros(len(exp), dtype=torch.bool, device=exp.rewards.device)
         rows = (keep & ~zero).nonzero().squeeze(1).tolist()
         plan = Plan(exp, micro_batches(exp.group_ids, exp.tokens.response_len, rows, cfg.train.micro_batch_size, whole_groups=self.needs.whole_groups), counts, advantages, skipped=int((keep & zero).sum()), filtered=int((~keep).sum()))
         if self.needs.recompute_old or alg.updates_per_batch > 1:
@@ -243,24 +273,26 @@ class Trainer:
             return (advantages.advantages == 0).all(-1)
         if self.estimator.zero_before_forward is not None:
             return self.estimator.zero_before_forward(exp.rewards, exp.group_ids)
-        return torch.zeros(len(exp), dtype=torch.bool)
+        return torch.zeros(len(exp), dtype=torch.bool, device=exp.rewards.device)
 
     # ---- 4: forward, advantages, transforms, loss, backward ----------------------------------
     def _forward(self, sub: Experience, with_entropy: bool) -> LogprobOutput:
-        return response_logprobs(
-            self.model,
-            sub.tokens,
-            self.cfg.rollout.temperature,
-            with_entropy=with_entropy,
-            support_ids=sub.support_ids,
-            topk_ids=sub.topk_ids if self.needs.rollout_topk else None,
-            with_sum_pi2=self.needs.policy_stats,
-        )
+        with self.autocast():
+            return response_logprobs(
+                self.model,
+                sub.tokens,
+                self.cfg.rollout.temperature,
+                with_entropy=with_entropy,
+                support_ids=sub.support_ids,
+                topk_ids=sub.topk_ids if self.needs.rollout_topk else None,
+                with_sum_pi2=self.needs.policy_stats,
+            )
 
     @torch.no_grad()
     def _reference_logp(self, sub: Experience) -> torch.Tensor:
         """[micro, width] log-probs of the frozen initial policy, on the same support as the policy's."""
-        return response_logprobs(self.ref_model, sub.tokens, self.cfg.rollout.temperature, support_ids=sub.support_ids).logp
+        with self.autocast():
+            return response_logprobs(self.ref_model, sub.tokens, self.cfg.rollout.temperature, support_ids=sub.support_ids).logp
 
     def _advantages(self, plan: Plan, j: int, sub: Experience, old: LogprobOutput, stats: StepStats) -> torch.Tensor:
         """[micro, width] advantages of micro-batch ``j``: sliced from the plan's, or computed from
@@ -324,12 +356,13 @@ class Trainer:
 
     # ---- 5: the optimizer step ---------------------------------------------------------------
     def optimizer_step(self, acc: GradientAccumulator, total: LossNormalizer, stats: StepStats, loss_sum: float) -> None:
-        """Divide the accumulated gradient by the step's divisor, clip it, and step; ``loss_sum``:
-        the pass's un-normalized loss, logged as the mean over passes of the step loss."""
+        """Sum the accumulated gradient over the processes, divide it by the step's divisor, clip
+        it, and step; ``loss_sum``: this process's un-normalized loss of the pass. Every process
+        then holds the same gradient and takes the same step."""
         divisor = total.divisor(self.cfg.algorithm.loss_agg)
-        acc.finish(divisor)
+        acc.finish(divisor, self.world.all_reduce_)
         clip = self.cfg.optim.grad_clip if self.cfg.optim.grad_clip > 0 else math.inf
         stats.add("grad_norm", Last(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)))
-        stats.add("loss", Mean(loss_sum / divisor, 1))
+        stats.add("loss", Sum(loss_sum / divisor / self.cfg.algorithm.updates_per_batch))  # the processes' shares add up to the step loss
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)

@@ -52,7 +52,8 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
         tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, **kw)
         loaded = AutoModelForCausalLM.from_pretrained(gguf_path.parent, dtype=torch.float32, **kw)
         config = AutoConfig.from_pretrained(gguf_path.parent, **kw)
-        fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        with torch.random.fork_rng(devices=[]):  # the fresh model's random init leaves the run's seeded generator alone
+            fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
         fresh.load_state_dict(loaded.state_dict())
         fresh.generation_config = loaded.generation_config
         fresh.save_pretrained(tmp)
@@ -101,9 +102,22 @@ def load_tokenizer(name_or_path: str):
     return tokenizer
 
 
-def load_model(name_or_path: str, dtype: str = "float32"):
+def load_model(name_or_path: str, device: str | None = None):
+    """The model with float32 parameters (the master weights of every precision), on ``device``."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(resolve_model_path(name_or_path), dtype=getattr(torch, dtype))
-    return model
+    model = AutoModelForCausalLM.from_pretrained(resolve_model_path(name_or_path), dtype=torch.float32)
+    return model.to(device) if device is not None else model
+
+
+def autocast(dtype: str, device):
+    """The context the forward passes run in for compute dtype ``dtype`` on ``device``: bfloat16
+    autocast, or None for float32 (nothing to do)."""
+    import functools
+
+    import torch
+
+    if dtype == "float32":
+        return None
+    return functools.partial(torch.autocast, device_type=torch.device(device).type, dtype=getattr(torch, dtype))

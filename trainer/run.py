@@ -24,10 +24,11 @@ from trainer.data.loaders import load_samples
 from trainer.data.telecom import telecom_splits
 from trainer.evaluate import evaluate
 from trainer.loop import Trainer
-from trainer.model import load_model, load_tokenizer, needs_conversion, resolve_model_path
+from trainer.model import autocast, load_model, load_tokenizer, needs_conversion, resolve_model_path
 from trainer.rollout.base import RolloutEngine
 from trainer.rollout.hf import HFEngine
 from trainer.scoring import RemoteScorer
+from trainer.world import World, resolve_device
 
 
 def load_data(cfg: Config) -> tuple[list[Sample], list[Sample]]:
@@ -46,8 +47,10 @@ def load_data(cfg: Config) -> tuple[list[Sample], list[Sample]]:
     return train, test
 
 
-def reward_services(cfg: Config, samples: list[Sample], stack: ExitStack) -> RemoteScorer:
-    """Configured endpoints, plus local subprocesses for the built-in verifiers left without one."""
+def reward_services(cfg: Config, samples: list[Sample], stack: ExitStack, world: World | None = None) -> RemoteScorer:
+    """Configured endpoints, plus local subprocesses for the built-in verifiers left without one:
+    started once per machine (by its first process) and used by every process of the machine."""
+    world = world or World()
     endpoints = dict(cfg.rewards.endpoints)
     missing = {s.verifier for s in samples} - set(endpoints)
     unknown = sorted(missing - set(BUILTIN_VERIFIERS))
@@ -58,7 +61,8 @@ def reward_services(cfg: Config, samples: list[Sample], stack: ExitStack) -> Rem
     if missing:
         if r.tls_ca:
             raise ConfigError(f"rewards.tls_ca is set but verifier(s) {', '.join(sorted(missing))} have no endpoint: local services are plaintext, so give every verifier an endpoint")
-        endpoints.update(stack.enter_context(LocalServices(missing, workers=r.local_workers, deadline_s=r.sample_deadline_s)))
+        started = stack.enter_context(LocalServices(missing, workers=r.local_workers, deadline_s=r.sample_deadline_s)) if world.is_local_main else None
+        endpoints.update(world.gather(started)[world.rank - world.local_rank])  # the machine's first process's
     scorer = RemoteScorer(endpoints, options)
     stack.callback(scorer.close)
     return scorer
@@ -67,7 +71,7 @@ def reward_services(cfg: Config, samples: list[Sample], stack: ExitStack) -> Rem
 def make_engine(cfg: Config, model, tokenizer, model_path: str, batch_size: int) -> RolloutEngine:
     """The configured rollout engine (``rollout.engine``), holding the weights of ``model``."""
     if cfg.rollout.engine == "hf":
-        return HFEngine(model, tokenizer, batch_size)
+        return HFEngine(model, tokenizer, batch_size, autocast(cfg.model.dtype, model.device))
     from trainer.rollout.vllm import VLLMEngine
 
     v = cfg.rollout.vllm
@@ -89,29 +93,42 @@ def seed_everything(seed: int, threads: int) -> None:
 
 
 def train_main(config_path: str | None, overrides: list[str], resume: str | None = None) -> int:
+    """``verity train``, in one process or in each of torchrun's; only the main process prints."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    console = Console(stderr=True)
     cfg = load_config(config_path, overrides)
     seed_everything(cfg.train.seed, cfg.train.threads)
+    world = World.start(cfg.train.device)
+    try:
+        return _train(cfg, world, resume)
+    finally:
+        world.close()
+
+
+def _train(cfg: Config, world: World, resume: str | None) -> int:
+    console = Console(stderr=True, quiet=not world.is_main)
     out = Path(cfg.train.output_dir)
     checkpoint = None
     if resume:
         checkpoint = resolve_checkpoint(out if resume == "auto" else Path(resume))
         console.print(f"resuming from {checkpoint}")
     train, test = load_data(cfg)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    if world.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    if world.distributed:
+        console.print(f"{world.world_size} processes on {world.device.type}, {cfg.rollout.prompts_per_step} prompts a step shared among them")
     model_path = str(checkpoint / "model") if checkpoint else cfg.model.path
     console.print(f"loading model {model_path}" + (" (first use converts the shipped GGUF, about 30 s)" if needs_conversion(model_path) else ""))
     tokenizer = load_tokenizer(model_path)
-    model = load_model(model_path, cfg.model.dtype)
-    ref_model = load_model(cfg.model.path, cfg.model.dtype).eval().requires_grad_(False) if needs_reference_model(cfg) else None
+    model = load_model(model_path, world.device)
+    ref_model = load_model(cfg.model.path, world.device).eval().requires_grad_(False) if needs_reference_model(cfg) else None
     with ExitStack() as stack:
-        scorer = reward_services(cfg, train + test, stack)
-        trainer = Trainer(cfg, model, tokenizer, make_engine(cfg, model, tokenizer, model_path, cfg.rollout.batch_size), scorer, train, test, ref_model=ref_model, console=console)
+        scorer = reward_services(cfg, train + test, stack, world)
+        trainer = Trainer(cfg, model, tokenizer, make_engine(cfg, model, tokenizer, model_path, cfg.rollout.batch_size), scorer, train, test, ref_model=ref_model, console=console, world=world)
         if checkpoint:
             trainer.restore(checkpoint)
         result = trainer.fit()
+        world.barrier()  # no machine stops its local services while another process still scores
     before, after = result.before, result.after
     if before and after:
         console.print(f"held-out accuracy: {before['eval/accuracy']:.1%} before -> {after['eval/accuracy']:.1%} after {cfg.train.steps} steps (seed {cfg.train.seed})")
@@ -127,9 +144,9 @@ def eval_main(checkpoint: str, data: str, overrides: list[str]) -> int:
     ckpt = resolve_checkpoint(Path(checkpoint))
     samples = load_samples(data, cfg.data.verl_verifier)
     tokenizer = load_tokenizer(str(ckpt / "model"))
-    model = load_model(str(ckpt / "model"), cfg.model.dtype)
+    model = load_model(str(ckpt / "model"), resolve_device(cfg.train.device))
     with ExitStack() as stack:
         scorer = reward_services(cfg, samples, stack)
-        result = evaluate(make_engine(cfg, model, tokenizer, str(ckpt / "model"), cfg.eval.batch_size), tokenizer, samples, scorer, cfg.eval.max_new_tokens, cfg.data.chat_template)
+        result = evaluate(make_engine(cfg, model, tokenizer, str(ckpt / "model"), cfg.eval.batch_size), tokenizer, samples, scorer, cfg.eval.max_new_tokens, cfg.data.chat_template).values()
     console.print(f"{ckpt}: accuracy {result['eval/accuracy']:.1%} on {len(samples)} samples, mean length {result['eval/mean_length']:.1f} tokens")
     return 0

@@ -82,7 +82,7 @@ class ReplayEngine(RolloutEngine):
             self.queue[tuple(ro.prompt_ids)].append(ro)
         self.calls: list[int] = []
 
-    def generate(self, prompts, params):
+    def generate(self, prompts, params, seeds=None):
         self.calls.append(len(prompts))
         return [self.queue[tuple(p)].pop(0) for p in prompts]
 

@@ -85,7 +85,7 @@ class ScriptedEngine:
     def __init__(self, tokenizer, patterns):
         self.tokenizer, self.patterns, self.calls = tokenizer, list(patterns), []
 
-    def generate(self, prompts, params):
+    def generate(self, prompts, params, seeds=None):
         import re
 
         from trainer.rollout.base import Rollout

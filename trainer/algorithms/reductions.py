@@ -11,7 +11,11 @@ way on one process and on many:
 - ``max``:   the largest value;
 - ``first``: the value first recorded (one that every part agrees on, such as the learning rate);
 - ``last``:  the value last recorded (the gradient norm of the step's last optimizer update);
-- ``std`` / ``var``: the unbiased standard deviation / variance, kept as (n, sum, sum of squares).
+- ``std`` / ``var``: the unbiased standard deviation / variance, kept as (n, sum, sum of squares);
+- ``elapsed``: seconds, added up within a process; across processes the slowest one's (the step's
+  wall-clock waits for it).
+
+First and last across processes mean in rank order.
 
 A mean over a zero weight is NaN (nothing was measured); the metrics writer leaves it out.
 """
@@ -31,6 +35,7 @@ class Reduce(str, Enum):
     LAST = "last"
     STD = "std"
     VAR = "var"
+    ELAPSED = "elapsed"
 
 
 _ADDITIVE = (Reduce.SUM, Reduce.MEAN, Reduce.STD, Reduce.VAR)
@@ -47,11 +52,15 @@ class Stat:
     weight: float = 0.0
     squares: float = 0.0
 
-    def merge(self, other: Stat) -> None:
-        """Fold ``other`` (of the same rule) into this one."""
+    def merge(self, other: Stat, across: bool = False) -> None:
+        """Fold ``other`` (of the same rule) into this one; ``across``: ``other`` is another
+        process's statistic of the same step, not another part of this process's."""
         if other.reduce != self.reduce:
             raise ValueError(f"cannot merge a {other.reduce.value} statistic into a {self.reduce.value} one")
-        if self.reduce in _ADDITIVE:
+        if self.reduce == Reduce.ELAPSED:
+            self.total = max(self.total, other.total) if across else self.total + other.total
+            self.weight += other.weight
+        elif self.reduce in _ADDITIVE:
             self.total += other.total
             self.weight += other.weight
             self.squares += other.squares
@@ -64,7 +73,7 @@ class Stat:
     @property
     def value(self) -> float:
         """The statistic's value: NaN when nothing was recorded (a mean over zero weight)."""
-        if self.reduce == Reduce.SUM:
+        if self.reduce in (Reduce.SUM, Reduce.ELAPSED):
             return self.total
         if self.reduce == Reduce.MEAN:
             return self.total / self.weight if self.weight else math.nan
@@ -100,6 +109,11 @@ def Last(value) -> Stat:
     return Stat(Reduce.LAST, float(value), 1.0)
 
 
+def Elapsed(seconds: float) -> Stat:
+    """Seconds spent: summed within a process, the slowest process's across processes."""
+    return Stat(Reduce.ELAPSED, float(seconds), 1.0)
+
+
 def Std(values: list[float]) -> Stat:
     """The unbiased standard deviation of ``values`` (an empty list records nothing)."""
     return Stat(Reduce.STD, float(sum(values)), float(len(values)), float(sum(v * v for v in values)))
@@ -116,15 +130,16 @@ class StepStats:
     def __init__(self) -> None:
         self.stats: dict[str, Stat] = {}
 
-    def add(self, name: str, stat: Stat) -> None:
+    def add(self, name: str, stat: Stat, across: bool = False) -> None:
+        """Merge ``stat`` into the statistic ``name`` (``across``: it is another process's)."""
         if name in self.stats:
-            self.stats[name].merge(stat)
+            self.stats[name].merge(stat, across)
         else:
             self.stats[name] = Stat(stat.reduce, stat.total, stat.weight, stat.squares)
 
-    def update(self, stats: dict[str, Stat]) -> None:
+    def update(self, stats: dict[str, Stat], across: bool = False) -> None:
         for name, stat in stats.items():
-            self.add(name, stat)
+            self.add(name, stat, across)
 
     def get(self, name: str) -> float:
         """The value of ``name`` (NaN when it was never recorded)."""

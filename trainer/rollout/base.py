@@ -51,8 +51,11 @@ def response_length(new_tokens: list[int], eos_ids: set[int]) -> int:
 
 class RolloutEngine(ABC):
     @abstractmethod
-    def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[Rollout]:
-        """One rollout per prompt, in order (repeat a prompt to sample it several times)."""
+    def generate(self, prompts: list[list[int]], params: SamplingParams, seeds: list[int] | None = None) -> list[Rollout]:
+        """One rollout per prompt, in order (repeat a prompt to sample it several times). ``seeds``:
+        one per prompt; a row's sampling noise depends on its seed alone, so the same seed and
+        prompt give the same response in any batch and any process (None: seeds drawn from torch's
+        global generator)."""
 
     def update_weights(self, model: torch.nn.Module) -> None:
         """Take the trainer's weights after an optimizer step. Engines that generate with the

@@ -7,9 +7,16 @@ soon as it emits EOS, so the batch shrinks instead of padding finished rows to t
 Sampling applies transformers' own temperature / top-k / top-p warpers; each token's log-prob is
 read from the distribution it was drawn from, and, on request, that distribution's top-K ids and
 log-probs (O(K) per token; no vocabulary-wide tensor is kept past its step).
+
+Each row draws its noise from a generator of its own, seeded by the row's seed (Gumbel-max:
+argmax(log p + g), g = -log(-log u), u uniform per vocabulary entry, which samples exactly from p),
+so a row's response depends on its seed and its prompt alone: not on the other rows of the batch,
+the batch size, or how many processes share the step.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 from transformers import LogitsProcessorList
@@ -34,27 +41,35 @@ def warpers(params: SamplingParams) -> LogitsProcessorList:
 
 
 class HFEngine(RolloutEngine):
-    def __init__(self, model, tokenizer, batch_size: int = 64):
+    def __init__(self, model, tokenizer, batch_size: int = 64, autocast=None):
+        """autocast: a context manager factory the forward passes run under (mixed precision);
+        None: none."""
         self.model = model
+        self.autocast = autocast
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.eos_ids = torch.tensor(sorted(set(_as_list(model.generation_config.eos_token_id) or [tokenizer.eos_token_id])))
 
     @torch.no_grad()
-    def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[Rollout]:
+    def generate(self, prompts: list[list[int]], params: SamplingParams, seeds: list[int] | None = None) -> list[Rollout]:
         was_training = self.model.training
         self.model.eval()
+        if seeds is None:
+            seeds = torch.randint(0, 2**62, (len(prompts),)).tolist()
         try:
             out: list[Rollout] = []
-            for start in range(0, len(prompts), self.batch_size):
-                out.extend(self._generate_batch(prompts[start : start + self.batch_size], params))
+            with self.autocast() if self.autocast else contextlib.nullcontext():
+                for start in range(0, len(prompts), self.batch_size):
+                    out.extend(self._generate_batch(prompts[start : start + self.batch_size], params, seeds[start : start + self.batch_size]))
             return out
         finally:
             self.model.train(was_training)
 
-    def _generate_batch(self, prompts: list[list[int]], params: SamplingParams) -> list[Rollout]:
+    def _generate_batch(self, prompts: list[list[int]], params: SamplingParams, seeds: list[int]) -> list[Rollout]:
         rows = len(prompts)
-        prefix = DistinctPrompts.of(prompts, self.tokenizer.pad_token_id)
+        device = self.model.device
+        generators = [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
+        prefix = DistinctPrompts.of(prompts, self.tokenizer.pad_token_id).to(device)
         out = self.model(input_ids=prefix.input_ids, attention_mask=prefix.attention_mask, position_ids=prefix.position_ids, use_cache=True, logits_to_keep=1)
         cache = out.past_key_values
         cache.batch_select_indices(prefix.row_prompt)  # each row gets its prompt's keys and values
@@ -63,16 +78,16 @@ class HFEngine(RolloutEngine):
         next_position = prefix.lengths()  # [rows]
         process = warpers(params)
         k = 0 if params.greedy else params.topk_logprobs
-        tokens = torch.zeros((rows, params.max_new_tokens), dtype=torch.long)  # [rows, new]
-        logprobs = torch.zeros((rows, params.max_new_tokens))  # [rows, new]
-        topk_ids = torch.zeros((rows, params.max_new_tokens, k), dtype=torch.int32)  # [rows, new, K]
-        topk_logprobs = torch.zeros((rows, params.max_new_tokens, k))  # [rows, new, K]
-        length = torch.full((rows,), params.max_new_tokens)  # [rows]
-        finished = torch.zeros(rows, dtype=torch.bool)  # [rows]: ended with EOS
-        active = torch.arange(rows)  # [active]: the rows still decoding
+        tokens = torch.zeros((rows, params.max_new_tokens), dtype=torch.long, device=device)  # [rows, new]
+        logprobs = torch.zeros((rows, params.max_new_tokens), device=device)  # [rows, new]
+        topk_ids = torch.zeros((rows, params.max_new_tokens, k), dtype=torch.int32, device=device)  # [rows, new, K]
+        topk_logprobs = torch.zeros((rows, params.max_new_tokens, k), device=device)  # [rows, new, K]
+        length = torch.full((rows,), params.max_new_tokens, device=device)  # [rows]
+        finished = torch.zeros(rows, dtype=torch.bool, device=device)  # [rows]: ended with EOS
+        active = torch.arange(rows, device=device)  # [active]: the rows still decoding
         for t in range(params.max_new_tokens):
             scores = process(None, logits.float())  # [active, vocab]
-            token = scores.argmax(-1) if params.greedy else torch.multinomial(torch.softmax(scores, -1), 1).squeeze(1)  # [active]
+            token = scores.argmax(-1) if params.greedy else gumbel_sample(scores, [generators[i] for i in active.tolist()])  # [active]
             lse = torch.logsumexp(scores, -1)  # [active]
             chosen = scores.gather(1, token[:, None]).squeeze(1) - lse  # [active]
             tokens[active, t], logprobs[active, t] = token, chosen
@@ -82,7 +97,7 @@ class HFEngine(RolloutEngine):
                 absent = ~(top == token[:, None]).any(-1)  # the sampled token replaces the K-th when absent
                 top[absent, -1], values[absent, -1] = token[absent], chosen[absent]
                 topk_ids[active, t], topk_logprobs[active, t] = top.to(torch.int32), values
-            ended = torch.isin(token, self.eos_ids)  # [active]
+            ended = torch.isin(token, self.eos_ids.to(device))  # [active]
             length[active[ended]], finished[active[ended]] = t + 1, True
             if t + 1 == params.max_new_tokens or bool(ended.all()):
                 break
@@ -90,9 +105,10 @@ class HFEngine(RolloutEngine):
                 keep = (~ended).nonzero().squeeze(1)  # [still active]
                 cache.batch_select_indices(keep)
                 active, token, attn = active[keep], token[keep], attn[keep]
-            attn = torch.cat([attn, torch.ones((len(active), 1), dtype=attn.dtype)], dim=1)  # [active, width + t + 1]
+            attn = torch.cat([attn, torch.ones((len(active), 1), dtype=attn.dtype, device=device)], dim=1)  # [active, width + t + 1]
             position = (next_position[active] + t)[:, None]  # [active, 1]
             logits = self.model(input_ids=token[:, None], attention_mask=attn, position_ids=position, past_key_values=cache, use_cache=True).logits[:, -1]
+        tokens, logprobs, topk_ids, topk_logprobs, length, finished = (x.cpu() for x in (tokens, logprobs, topk_ids, topk_logprobs, length, finished))
         return [
             Rollout(
                 prompt,
@@ -104,6 +120,14 @@ class HFEngine(RolloutEngine):
             )
             for i, prompt in enumerate(prompts)
         ]
+
+
+def gumbel_sample(scores: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
+    """One token per row from softmax(scores), row i's noise from ``generators[i]``:
+    argmax(scores + g), g = -log(-log u), u ~ U[0, 1) per vocabulary entry. scores: [rows, vocab]
+    (-inf where a warper removed a token) -> [rows] long."""
+    u = torch.stack([torch.rand(scores.shape[1], generator=g, device=scores.device, dtype=torch.float64) for g in generators])  # [rows, vocab]
+    return (scores.double() - torch.log(-torch.log(u))).argmax(-1)
 
 
 def _as_list(x) -> list[int] | None:

@@ -27,12 +27,15 @@ class DistinctPrompts:
     row_prompt: torch.Tensor  # [rows] long: the index of each row's prompt
 
     @staticmethod
-    def of(prompts: list[list[int]], pad_id: int) -> "DistinctPrompts":
+    def of(prompts: list[list[int]], pad_id: int) -> DistinctPrompts:
         """The distinct prompts of ``prompts`` (one per row), in first-seen order."""
         index: dict[tuple[int, ...], int] = {}
         row_prompt = torch.tensor([index.setdefault(tuple(p), len(index)) for p in prompts])
         ids, attn = left_pad(list(index), pad_id)
         return DistinctPrompts(ids, attn, (attn.cumsum(-1) - 1).clamp(min=0), row_prompt)
+
+    def to(self, device: torch.device) -> DistinctPrompts:
+        return DistinctPrompts(self.input_ids.to(device), self.attention_mask.to(device), self.position_ids.to(device), self.row_prompt.to(device))
 
     def lengths(self) -> torch.Tensor:
         """[rows] long: each row's prompt length (the position of its first response token)."""

@@ -47,16 +47,21 @@ class VLLMEngine(RolloutEngine):
         )  # fmt: skip
         self.asleep = False
 
-    def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[Rollout]:
+    def generate(self, prompts: list[list[int]], params: SamplingParams, seeds: list[int] | None = None) -> list[Rollout]:
         from vllm import SamplingParams as VSampling
 
         self.wake()
         k = 0 if params.greedy else params.topk_logprobs
-        sampling = VSampling(
-            max_tokens=params.max_new_tokens, temperature=0.0 if params.greedy else params.temperature,
-            top_k=params.top_k if params.top_k > 0 and not params.greedy else 0, top_p=1.0 if params.greedy else params.top_p,
-            logprobs=k, seed=None,
-        )  # fmt: skip
+        if seeds is None:
+            seeds = torch.randint(0, 2**62, (len(prompts),)).tolist()
+        sampling = [
+            VSampling(
+                max_tokens=params.max_new_tokens, temperature=0.0 if params.greedy else params.temperature,
+                top_k=params.top_k if params.top_k > 0 and not params.greedy else 0, top_p=1.0 if params.greedy else params.top_p,
+                logprobs=k, seed=seed,
+            )
+            for seed in seeds
+        ]  # fmt: skip
         outputs = self.llm.generate([{"prompt_token_ids": p} for p in prompts], sampling, use_tqdm=False)
         return [self._rollout(prompt, out.outputs[0], k) for prompt, out in zip(prompts, outputs)]
 
