@@ -17,7 +17,7 @@ from rewards.builtin import BUILTIN_VERIFIERS
 from rewards.telecom.datasets import load_oran_bench, load_teleqna
 from serving.client import ClientOptions
 from serving.local import LocalServices
-from trainer.checkpoint import resolve_checkpoint
+from trainer.checkpoint import checkpoints, resolve_checkpoint
 from trainer.config import Config, ConfigError, load_config
 from trainer.data.arithmetic import arithmetic_splits
 from trainer.data.loaders import load_samples
@@ -108,7 +108,9 @@ def _train(cfg: Config, world: World, resume: str | None) -> int:
     console = Console(stderr=True, quiet=not world.is_main)
     out = Path(cfg.train.output_dir)
     checkpoint = None
-    if resume:
+    if resume == "auto" and not checkpoints(out):  # what a restarted torchrun job meets before its first checkpoint
+        console.print(f"no checkpoint in {out} yet: starting from the beginning")
+    elif resume:
         checkpoint = resolve_checkpoint(out if resume == "auto" else Path(resume))
         console.print(f"resuming from {checkpoint}")
     train, test = load_data(cfg)

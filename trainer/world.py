@@ -33,6 +33,14 @@ def resolve_device(setting: str, local_rank: int = 0) -> torch.device:
     return torch.device("cuda", local_rank % torch.cuda.device_count())
 
 
+def attempt_store(timeout: datetime.timedelta) -> dist.Store:
+    """The rendezvous store of this attempt of the job: torchrun's store under a prefix of its own
+    per restart (``TORCHELASTIC_RESTART_COUNT``), so that a restarted job never reads the
+    addresses its killed processes published (pytorch issue 135712)."""
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False, timeout=timeout, use_libuv=True)
+    return dist.PrefixStore(f"verity/attempt-{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
+
+
 @dataclass(frozen=True)
 class World:
     """This process's place in the job; a world of one by default."""
@@ -69,7 +77,8 @@ class World:
         if resolved.type == "cuda":
             torch.cuda.set_device(resolved)
         if not dist.is_initialized():
-            dist.init_process_group("nccl" if resolved.type == "cuda" else "gloo", timeout=datetime.timedelta(seconds=timeout_s))
+            timeout = datetime.timedelta(seconds=timeout_s)
+            dist.init_process_group("nccl" if resolved.type == "cuda" else "gloo", store=attempt_store(timeout), rank=rank, world_size=world_size, timeout=timeout)
         return World(rank, world_size, local_rank, int(os.environ.get("LOCAL_WORLD_SIZE", "1")), resolved)
 
     def close(self) -> None:

@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a policy; with no CONFIG, the built-in quickstart")
     train.add_argument("config", nargs="?", help="YAML config (default: the built-in quickstart)")
     train.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. train.steps=4")
-    train.add_argument("--resume", nargs="?", const="auto", default=None, help="resume from the newest checkpoint in the run's output dir, or from DIR")
+    train.add_argument("--resume", nargs="?", const="auto", default=None, help="resume from the newest checkpoint in the run's output dir (none yet: start from the beginning, as a restarted torchrun job must), or from DIR")
     train.add_argument("--check", action="store_true", help="validate the config, print it resolved with the registered algorithms (docs/algorithms.md), and exit without loading a model")
     train.set_defaults(func=_train)
 
