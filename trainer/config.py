@@ -216,6 +216,7 @@ class TrainConfig(Section):
     checkpoint_every: int = Field(5, ge=0, description="Save a checkpoint every N steps (0 = only at the end).")
     keep_checkpoints: int = Field(2, ge=1, description="How many recent checkpoints to keep.")
     threads: int = Field(0, ge=0, description="torch CPU threads (0 = torch's default).")
+    gradient_checkpointing: bool = Field(False, description="Recompute each decoder layer's activations in the backward pass instead of keeping them (less memory, about one more forward of compute); the training forward then runs on full rows instead of sharing each group's prompt pass.")
 
 
 class RewardsConfig(Section):

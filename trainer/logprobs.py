@@ -122,7 +122,13 @@ def predicting_hidden(model, batch: TokenBatch) -> torch.Tensor:
     result, and its gradient (the prompt's activations collect the gradient of every row), equal
     one padded call on the full rows; the decoder sees prompt + sum of responses tokens instead of
     rows x (prompt + response).
+
+    With gradient checkpointing on (and gradients enabled), the decoder runs once on the full rows
+    instead (:func:`full_row_hidden`): checkpointed layers recompute their forward in the
+    backward, which a prompt cache shared between calls does not survive.
     """
+    if getattr(model, "is_gradient_checkpointing", False) and model.training and torch.is_grad_enabled():
+        return full_row_hidden(model, batch)
     decoder = model.get_decoder()
     device = batch.input_ids.device
     prompts = DistinctPrompts.of([batch.input_ids[i, :start].tolist() for i, start in enumerate(batch.response_start.tolist())], pad_id=0).to(device)
@@ -155,6 +161,14 @@ def predicting_hidden(model, batch: TokenBatch) -> torch.Tensor:
         parts.append(hidden[r, c])  # [chunk tokens, hidden]
         order.append(token_index[index[r], c])  # [chunk tokens]: their places in the batch's order
     return torch.cat(parts)[torch.cat(order).argsort()]
+
+
+def full_row_hidden(model, batch: TokenBatch) -> torch.Tensor:
+    """[tokens, hidden] as :func:`predicting_hidden`, from one decoder call on the right-padded rows."""
+    hidden = model.get_decoder()(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False).last_hidden_state  # [batch, seq_total, hidden]
+    mask = batch.response_mask().bool()  # [batch, max_response]
+    rows, cols = mask.nonzero(as_tuple=True)  # [tokens] each
+    return hidden[rows, batch.response_start[rows] + cols - 1]  # position t - 1 predicts response token t
 
 
 def response_logprobs(

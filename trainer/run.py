@@ -123,6 +123,9 @@ def _train(cfg: Config, world: World, resume: str | None) -> int:
     console.print(f"loading model {model_path}" + (" (first use converts the shipped GGUF, about 30 s)" if needs_conversion(model_path) else ""))
     tokenizer = load_tokenizer(model_path)
     model = load_model(model_path, world.device)
+    if cfg.train.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.train()  # transformers checkpoints layers in training mode only
     ref_model = load_model(cfg.model.path, world.device).eval().requires_grad_(False) if needs_reference_model(cfg) else None
     with ExitStack() as stack:
         scorer = reward_services(cfg, train + test, stack, world)

@@ -192,3 +192,28 @@ def test_hf_engine_prefills_each_distinct_prompt_once_and_drops_finished_rows(ti
     # Decode call t (t = 1, 2, ...) holds exactly the rows whose response is longer than t tokens.
     assert rows == [sum(n > t for n in lengths) for t in range(1, len(rows) + 1)]
     assert len(rows) == lengths[0] - 1
+
+
+def test_gradient_checkpointing_gives_the_same_log_probs_and_gradients(tiny):
+    """The full-row forward under checkpointing equals the shared-prompt forward, values and
+    gradients, in float64 (up to RMSNorm's float32 arithmetic, as above)."""
+    batch = TokenBatch.build([[1, 5, 6], [1, 5, 6], [1, 7], [1, 9, 9, 4]], [[10, 11, 12], [13], [14, 15], [16, 17, 18, 19]], 0)
+    weights = torch.randn(batch.response_mask().shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    results = []
+    for checkpointing in (False, True):
+        if checkpointing:
+            tiny.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        tiny.train()
+        tiny.zero_grad(set_to_none=True)
+        try:
+            out = response_logprobs(tiny, batch, 0.9, support_ids=None)
+            (out.logp * weights).sum().backward()
+            results.append((out.logp.detach(), [p.grad.clone() for p in tiny.parameters()]))
+        finally:
+            tiny.gradient_checkpointing_disable()
+            tiny.eval()
+            tiny.zero_grad(set_to_none=True)
+    (lp0, g0), (lp1, g1) = results
+    assert torch.allclose(lp0, lp1, rtol=1e-9, atol=1e-11)
+    assert all((a - b).norm() <= 1e-5 * a.norm() for a, b in zip(g0, g1))
+    assert any(a.norm() > 0 for a in g0)
