@@ -199,20 +199,26 @@ def test_gradient_checkpointing_gives_the_same_log_probs_and_gradients(tiny):
     gradients, in float64 (up to RMSNorm's float32 arithmetic, as above)."""
     batch = TokenBatch.build([[1, 5, 6], [1, 5, 6], [1, 7], [1, 9, 9, 4]], [[10, 11, 12], [13], [14, 15], [16, 17, 18, 19]], 0)
     weights = torch.randn(batch.response_mask().shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    results = []
+    results, decoder_calls = [], []
+    handle = tiny.get_decoder().register_forward_pre_hook(lambda module, args: decoder_calls.append(1))
     for checkpointing in (False, True):
         if checkpointing:
             tiny.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         tiny.train()
         tiny.zero_grad(set_to_none=True)
+        decoder_calls.clear()
         try:
             out = response_logprobs(tiny, batch, 0.9, support_ids=None)
             (out.logp * weights).sum().backward()
-            results.append((out.logp.detach(), [p.grad.clone() for p in tiny.parameters()]))
+            results.append((out.logp.detach(), [p.grad.clone() for p in tiny.parameters()], len(decoder_calls)))
         finally:
             tiny.gradient_checkpointing_disable()
             tiny.eval()
             tiny.zero_grad(set_to_none=True)
+    handle.remove()
+    (_, _, shared_calls), (_, _, full_calls) = results
+    assert shared_calls > 1 and full_calls == 1  # the shared prompt passes, then one call on the full rows
+    results = [r[:2] for r in results]
     (lp0, g0), (lp1, g1) = results
     assert torch.allclose(lp0, lp1, rtol=1e-9, atol=1e-11)
     assert all((a - b).norm() <= 1e-5 * a.norm() for a, b in zip(g0, g1))
