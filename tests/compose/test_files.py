@@ -33,7 +33,7 @@ def test_service_requirements_are_pyproject_dependencies():
     assert not [w for w in wanted if w.startswith(("torch", "transformers"))]
 
 
-@pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.own-verifier.yml"])
+@pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.own-verifier.yml", "docker-compose.gpu.yml"])
 def test_every_required_variable_is_set_in_the_env_file(name):
     required = set(re.findall(r"\$\{(\w+):\?", (COMPOSE / name).read_text()))
     env = env_file()

@@ -12,6 +12,7 @@ import time
 import urllib.request
 
 import pytest
+import yaml
 
 from tests.compose.conftest import ROOT, Stack, docker
 
@@ -174,3 +175,15 @@ def test_own_verifier_replaces_math_without_touching_the_trainer(stack: Stack):
     (record,) = [r for r in stack.metrics("ci-own-verifier") if "scoring/ok" in r]
     assert record["scoring/ok"] + record["scoring/wrong"] == 16 and record["scoring/dropped_error"] == 0
     stack.compose("up", "-d", "math")  # the built-in verifier back
+
+
+def test_the_gpu_override_is_a_valid_compose_file(stack):
+    """compose/docker-compose.gpu.yml, merged by ``docker compose config``: the trainer reserves
+    GPUS_PER_NODE NVIDIA GPUs and runs one process per GPU under torchrun."""
+    merged = yaml.safe_load(stack.compose("config", files=("docker-compose.gpu.yml",)).stdout)
+    trainer = merged["services"]["trainer"]
+    (device,) = trainer["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"] and str(device["count"]) == "1"
+    command = " ".join(trainer["command"]) if isinstance(trainer["command"], list) else trainer["command"]
+    assert command.startswith("torchrun --standalone --nproc_per_node 1 --no-python verity train") and "train.device=cuda" in command
+    assert "rewards.endpoints.math=math:50051" in command
