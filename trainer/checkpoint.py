@@ -29,14 +29,17 @@ def set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state(state["numpy"])
 
 
-def save_checkpoint(output_dir: Path, step: int, model, tokenizer, optimizer, state: dict[str, Any], keep: int) -> Path:
+def save_checkpoint(output_dir: Path, step: int, model, tokenizer, state: dict[str, Any], keep: int, weights: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write ``step``'s checkpoint: the model (``weights`` when given, else its own) and tokenizer
+    as a Hugging Face folder, ``state`` (optimizer, scheduler, data position...) and the RNG states;
+    keep the newest ``keep``."""
     root = output_dir / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:06d}"
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
-    model.save_pretrained(tmp / "model")
+    model.save_pretrained(tmp / "model", state_dict=weights)
     tokenizer.save_pretrained(tmp / "model")
-    torch.save({"step": step, "optimizer": optimizer.state_dict(), "rng": rng_state(), **state}, tmp / "trainer_state.pt")
+    torch.save({"step": step, "rng": rng_state(), **state}, tmp / "trainer_state.pt")
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)

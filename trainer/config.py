@@ -111,7 +111,7 @@ class AlgorithmBase(Section):
     loss: str = Field("ppo_clip", description=f"Policy loss: a registered name ({_choices(POLICY_LOSSES)}) or your own as module:function (docs/algorithms.md).")
     adv_eps: float = Field(1e-6, gt=0, description="eps of the group std normalization (AdvantageInputs.eps: grpo, and DASH's filter statistic).")
     loss_agg: Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = Field("token-mean", description="Loss aggregation: token-mean (sum over all tokens of the batch / their number; DAPO), seq-mean-token-mean (mean over sequences of per-sequence token means; GRPO paper), seq-mean-token-sum-norm (sum / (sequences x max_new_tokens); Dr.GRPO).")
-    updates_per_batch: int = Field(1, ge=1, description="Optimizer passes over each batch. 1 is on-policy: logp_old = logp.detach() (ratio 1, no second forward). >1 recomputes logp_old once before the first pass.")
+    updates_per_batch: int = Field(1, ge=1, description="Optimizer passes over each batch. 1 is on-policy: logp_old = logp.detach() (ratio 1, no second forward). >1: the first pass's log-probs, kept per micro-batch, are logp_old of the later passes.")
     dapo: DAPOConfig = Field(default_factory=DAPOConfig, description="DAPO: dynamic sampling and overlong handling.")
     dash: DASHConfig = Field(default_factory=DASHConfig, description="DASH: preemptive sampling and gradient filtering.")
 
@@ -216,6 +216,7 @@ class TrainConfig(Section):
     checkpoint_every: int = Field(5, ge=0, description="Save a checkpoint every N steps (0 = only at the end).")
     keep_checkpoints: int = Field(2, ge=1, description="How many recent checkpoints to keep.")
     threads: int = Field(0, ge=0, description="torch CPU threads (0 = torch's default).")
+    parallel: Literal["ddp", "fsdp"] = Field("ddp", description="How several processes (torchrun) share the model. ddp: each holds the whole model, and one all-reduce a step sums the gradients. fsdp: FSDP2 shards parameters, gradients and AdamW's state over the processes (fully_shard per decoder layer and the root; bfloat16 compute with float32 reduction under model.dtype=bfloat16); the training forward then runs on full rows. One process: the plain model either way.")
     gradient_checkpointing: bool = Field(False, description="Recompute each decoder layer's activations in the backward pass instead of keeping them (less memory, about one more forward of compute); the training forward then runs on full rows instead of sharing each group's prompt pass.")
 
 

@@ -13,11 +13,20 @@ import math
 from collections.abc import Callable
 
 import torch
+from torch.distributed.tensor import DTensor
 
 from trainer.algorithms.reductions import Mean, Stat, Sum, Var
 
 
+def _local(t: torch.Tensor) -> torch.Tensor:
+    """This process's part of ``t``: its shard when ``t`` is a DTensor, else ``t`` itself."""
+    return t.to_local() if isinstance(t, DTensor) else t
+
+
 class GradientAccumulator:
+    """Accumulates on each parameter's local tensor: the whole gradient, or this process's shard of
+    it when the parameters are sharded (FSDP2's DTensors)."""
+
     def __init__(self, params) -> None:
         self.params = [p for p in params if p.requires_grad]
         self.sum: list[torch.Tensor] | None = None  # allocated at the first collect of a pass
@@ -25,14 +34,18 @@ class GradientAccumulator:
 
     def _buffers(self) -> list[torch.Tensor]:
         if self.sum is None:
-            self.sum = [torch.zeros_like(p) for p in self.params]
+            self.sum = [torch.zeros_like(_local(p)) for p in self.params]
         return self.sum
 
-    def collect(self, divisor: float) -> None:
-        """Take the gradient left by one backward pass; ``divisor`` normalizes its norm."""
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
-        norms = torch._foreach_norm(grads)
-        self.micro_norms.append(math.sqrt(sum(float(n) ** 2 for n in norms)) / max(divisor, 1e-12))
+    def collect(self, divisor: float, reduce_norm: Callable[[list[float]], list[float]] | None = None) -> None:
+        """Take the gradient left by one backward pass; ``divisor`` normalizes its norm.
+        ``reduce_norm`` sums [squared norm, divisor] over the processes when each holds a shard of
+        the same gradient."""
+        grads = [_local(p.grad) if p.grad is not None else torch.zeros_like(_local(p)) for p in self.params]
+        squared = sum(float(n) ** 2 for n in torch._foreach_norm(grads))
+        if reduce_norm is not None:
+            squared, divisor = reduce_norm([squared, divisor])
+        self.micro_norms.append(math.sqrt(squared) / max(divisor, 1e-12))
         torch._foreach_add_(self._buffers(), grads)
         for p in self.params:
             p.grad = None
@@ -45,7 +58,7 @@ class GradientAccumulator:
             reduce(total)
         torch._foreach_mul_(total, 1.0 / max(divisor, 1e-12))
         for p, g in zip(self.params, total):
-            p.grad = g
+            p.grad = DTensor.from_local(g, p.device_mesh, p.placements, shape=p.shape, stride=p.stride()) if isinstance(p, DTensor) else g
         self.sum = None
 
     def norm_stats(self) -> dict[str, Stat]:

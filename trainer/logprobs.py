@@ -112,7 +112,7 @@ def length_chunks(lengths: list[int], min_saving: float = 0.05) -> list[list[int
     return split(sorted(range(len(lengths)), key=lambda i: -lengths[i])) if lengths else []
 
 
-def predicting_hidden(model, batch: TokenBatch) -> torch.Tensor:
+def predicting_hidden(model, batch: TokenBatch, full_rows: bool = False) -> torch.Tensor:
     """[tokens, hidden]: the decoder's last hidden state at each position that predicts a response
     token, tokens in row-major order of ``batch.response_mask()``.
 
@@ -123,11 +123,12 @@ def predicting_hidden(model, batch: TokenBatch) -> torch.Tensor:
     one padded call on the full rows; the decoder sees prompt + sum of responses tokens instead of
     rows x (prompt + response).
 
-    With gradient checkpointing on (and gradients enabled), the decoder runs once on the full rows
-    instead (:func:`full_row_hidden`): checkpointed layers recompute their forward in the
-    backward, which a prompt cache shared between calls does not survive.
+    With ``full_rows``, or gradient checkpointing on (and gradients enabled), the decoder runs once
+    on the full rows instead (:func:`full_row_hidden`): checkpointed layers recompute their forward
+    in the backward, which a prompt cache shared between calls does not survive, and sharded
+    layers must be called the same number of times in every process.
     """
-    if getattr(model, "is_gradient_checkpointing", False) and model.training and torch.is_grad_enabled():
+    if full_rows or (getattr(model, "is_gradient_checkpointing", False) and model.training and torch.is_grad_enabled()):
         return full_row_hidden(model, batch)
     decoder = model.get_decoder()
     device = batch.input_ids.device
@@ -180,6 +181,7 @@ def response_logprobs(
     support_ids: torch.Tensor | None = None,
     topk_ids: torch.Tensor | None = None,
     with_sum_pi2: bool = False,
+    full_rows: bool = False,
 ) -> LogprobOutput:
     """log pi(y_t) of each response token, with gradient if grad is enabled.
 
@@ -187,11 +189,12 @@ def response_logprobs(
     policy is renormalized on it and logits outside it get exactly zero gradient (a gather over the
     K ids: no |V|-wide mask). topk_ids: [batch, max_response, K] ids at which to report log-probs
     (DPPO top-K). with_sum_pi2: sum of the squared probabilities (OTB), from the same logits.
+    full_rows: one decoder call on the full rows (see :func:`predicting_hidden`).
     """
     mask = batch.response_mask().bool()  # [batch, max_response]
     rows, cols = mask.nonzero(as_tuple=True)  # [tokens] each
     target_pos = batch.response_start[rows] + cols  # [tokens]: where each response token sits
-    logits = model.get_output_embeddings()(predicting_hidden(model, batch))  # [tokens, vocab]
+    logits = model.get_output_embeddings()(predicting_hidden(model, batch, full_rows))  # [tokens, vocab]
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32)) / temperature
     targets = batch.input_ids[rows, target_pos]  # [tokens]
     chosen = logits.gather(1, targets[:, None]).squeeze(1)  # [tokens]

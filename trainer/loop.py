@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from torch.distributed.tensor import DTensor
 
 from contract.schema import Sample
 from trainer.algorithms.dash import keep_after_filter
@@ -45,9 +46,10 @@ from trainer.data.sampler import EpochSampler
 from trainer.evaluate import evaluate
 from trainer.experience import Experience
 from trainer.gradients import GradientAccumulator
-from trainer.logprobs import LogprobOutput, response_logprobs
+from trainer.logprobs import LogprobOutput, TokenBatch, response_logprobs
 from trainer.metrics import MetricsLogger, plot_metrics
 from trainer.model import autocast
+from trainer.parallel import load_optimizer_state, optimizer_state, parallel
 from trainer.rollout.base import RolloutEngine
 from trainer.world import World
 
@@ -67,7 +69,7 @@ class Plan:
     micro: list[torch.Tensor]  # row indices of each micro-batch
     counts: LossNormalizer  # the kept samples' counts (the loss normalizer's share of this experience)
     advantages: AdvantageOutput | None  # [batch, seq] when known before the forward pass
-    old: list[LogprobOutput] | None = None  # recomputed old policy, per micro-batch
+    old: list[LogprobOutput] = field(default_factory=list)  # the first pass's log-probs per micro-batch: the old policy of further passes
     micro_adv: dict[int, AdvantageOutput] = field(default_factory=dict)  # estimators computed after the forward
     skipped: int = 0  # samples whose loss is provably 0 (no forward or backward)
     filtered: int = 0  # samples dropped by DASH's or the overlong filter
@@ -103,6 +105,7 @@ class Trainer:
         self.console = console or Console(stderr=True)
         self.output_dir = Path(cfg.train.output_dir)
         self.sampler = EpochSampler(train, cfg.train.seed)
+        self.parallel = parallel(model, self.world, cfg.train.parallel, cfg.model.dtype)  # before the optimizer: it may shard the parameters
         o, alg = cfg.optim, cfg.algorithm
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: min(1.0, (s + 1) / (o.warmup_steps + 1)))
@@ -115,25 +118,29 @@ class Trainer:
         self.needs = alg.needs()
         self.advantage_after_forward = self.estimator.needs(self.estimator_params).policy_stats
         self.collector = Collector(cfg, tokenizer, engine, score, self.sampler, self.needs, ref_model, self.world)
-        self.world.broadcast_([p.data for p in model.parameters()])  # every process starts from the same weights
+        eos = tokenizer.eos_token_id
+        self._empty = TokenBatch.build([[eos]], [[eos]], tokenizer.pad_token_id).to(self.world.device)  # for _keep_step
 
     # ---- checkpoints -------------------------------------------------------------------------
     def restore(self, checkpoint: Path) -> None:
         """Continue exactly from a checkpoint (model weights are loaded by the caller)."""
         state = load_trainer_state(checkpoint)
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.parallel, self.optimizer, state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.sampler.load_state(state["data"])
         set_rng_state(state["rng"])
         self.step, self.resumed = state["step"], True
 
     def save(self) -> Path | None:
-        """The main process writes the checkpoint (every process holds the same weights and
-        optimizer state); the others wait until it is complete."""
+        """The main process writes the checkpoint: the weights as a Hugging Face folder and the
+        optimizer state, whole (gathered from the shards under fsdp); the others wait until it is
+        complete."""
+        weights = {name: t.cpu() for name, t in self.parallel.weights()} if self.parallel.lockstep else None
+        optimizer = optimizer_state(self.parallel, self.optimizer)
         path = None
         if self.world.is_main:
-            state = {"scheduler": self.scheduler.state_dict(), "data": self.sampler.state(), "config": self.cfg.model_dump(mode="json")}
-            path = save_checkpoint(self.output_dir, self.step, self.model, self.tokenizer, self.optimizer, state, self.cfg.train.keep_checkpoints)
+            state = {"optimizer": optimizer, "scheduler": self.scheduler.state_dict(), "data": self.sampler.state(), "config": self.cfg.model_dump(mode="json")}
+            path = save_checkpoint(self.output_dir, self.step, self.model, self.tokenizer, state, self.cfg.train.keep_checkpoints, weights)
         self.world.barrier()
         return path
 
@@ -182,7 +189,8 @@ class Trainer:
         """Held-out metrics: each process evaluates its share of the held-out set, and the shares
         add up."""
         e, mine = self.cfg.eval, self.world.share(len(self.test))
-        stats = evaluate(self.engine, self.tokenizer, self.test[mine.start : mine.stop], self.score, e.max_new_tokens, self.cfg.data.chat_template)
+        with self.parallel.whole_model():
+            stats = evaluate(self.engine, self.tokenizer, self.test[mine.start : mine.stop], self.score, e.max_new_tokens, self.cfg.data.chat_template)
         return self.world.reduce_stats(stats).values()
 
     # ---- one optimizer step ------------------------------------------------------------------
@@ -193,16 +201,16 @@ class Trainer:
         prompts = self.sampler.next_batch(r.prompts_per_step)  # the same on every process; each takes its share
         per_part = len(prompts) if alg.dash.preemptive else max(1, self.cfg.train.micro_batch_size // r.group_size) * self.world.world_size
         acc = GradientAccumulator(self.model.parameters())
-        plans, first_loss = [], 0.0
+        plans: list[Plan | None] = []  # one per part, None where this process has nothing to train
+        first_loss = 0.0
         for start in range(0, len(prompts), per_part):
-            exp = self.collector.collect(prompts[start : start + per_part], stats, self.step, group_offset=start)
-            if exp is None:
-                continue
+            with self.parallel.whole_model():
+                exp = self.collector.collect(prompts[start : start + per_part], stats, self.step, group_offset=start)
             t = time.perf_counter()
-            plans.append(self.plan(exp))
+            plans.append(self.plan(exp) if exp is not None else None)
             first_loss += self.backward_pass(plans[-1], acc, stats, first=True)
             stats.add("time/backward", Elapsed(time.perf_counter() - t))
-        if not self.world.sum([len(plans)])[0]:
+        if not self.world.sum([sum(p is not None for p in plans)])[0]:
             self.print("[yellow]every score of this step failed (ERROR): no update[/]")
             return self._metrics(stats, acc, t0)
         self.engine.sleep()  # every generation of this step is done
@@ -224,10 +232,11 @@ class Trainer:
         self._sync_engine(stats)
         return self._metrics(stats, acc, t0)
 
-    def _optimize(self, plans: list[Plan], acc: GradientAccumulator, stats: StepStats, first_loss: float) -> None:
+    def _optimize(self, plans: list[Plan | None], acc: GradientAccumulator, stats: StepStats, first_loss: float) -> None:
         """The optimizer step on the first pass's gradient, then the further passes, each with its
         step. The loss normalizer counts the kept samples of every process."""
-        tokens, sequences = self.world.sum([sum(p.counts.tokens for p in plans), sum(p.counts.sequences for p in plans)])
+        kept = [p for p in plans if p is not None]
+        tokens, sequences = self.world.sum([sum(p.counts.tokens for p in kept), sum(p.counts.sequences for p in kept)])
         total = LossNormalizer(tokens, sequences, self.cfg.rollout.max_new_tokens)
         self.optimizer_step(acc, total, stats, first_loss)
         for _ in range(self.cfg.algorithm.updates_per_batch - 1):  # further passes (preemptive only: one plan)
@@ -236,9 +245,10 @@ class Trainer:
         self.scheduler.step()
 
     def _sync_engine(self, stats: StepStats) -> None:
-        """The rollout engine takes the new weights (in memory; nothing for ``hf``)."""
+        """The rollout engine takes the new weights (in memory, one parameter at a time; nothing
+        for ``hf``, which samples with the trained model itself)."""
         t = time.perf_counter()
-        self.engine.update_weights(self.model)
+        self.engine.update_weights(self.parallel.weights())
         stats.add("time/weight_sync", Elapsed(time.perf_counter() - t))
 
     def _metrics(self, stats: StepStats, acc: GradientAccumulator, t0: float) -> dict[str, float]:
@@ -260,11 +270,7 @@ class Trainer:
         exact_skip = cfg.train.skip_zero_advantage and not self.needs.trains_zero_advantage and alg.updates_per_batch == 1
         zero = self._provably_zero(exp, advantages) if exact_skip else torch.zeros(len(exp), dtype=torch.bool, device=exp.rewards.device)
         rows = (keep & ~zero).nonzero().squeeze(1).tolist()
-        plan = Plan(exp, micro_batches(exp.group_ids, exp.tokens.response_len, rows, cfg.train.micro_batch_size, whole_groups=self.needs.whole_groups), counts, advantages, skipped=int((keep & zero).sum()), filtered=int((~keep).sum()))
-        if self.needs.recompute_old or alg.updates_per_batch > 1:
-            with torch.no_grad():
-                plan.old = [self._forward(exp.slice(idx), with_entropy=False) for idx in plan.micro]
-        return plan
+        return Plan(exp, micro_batches(exp.group_ids, exp.tokens.response_len, rows, cfg.train.micro_batch_size, whole_groups=self.needs.whole_groups), counts, advantages, skipped=int((keep & zero).sum()), filtered=int((~keep).sum()))
 
     def _provably_zero(self, exp: Experience, advantages: AdvantageOutput | None) -> torch.Tensor:
         """[batch] bool: samples whose advantages are all exactly 0. Known advantages say so
@@ -278,8 +284,7 @@ class Trainer:
     # ---- 4: forward, advantages, transforms, loss, backward ----------------------------------
     def _forward(self, sub: Experience, with_entropy: bool) -> LogprobOutput:
         with self.autocast():
-            return response_logprobs(
-                self.model,
+            return self.parallel.forward(
                 sub.tokens,
                 self.cfg.rollout.temperature,
                 with_entropy=with_entropy,
@@ -287,6 +292,15 @@ class Trainer:
                 topk_ids=sub.topk_ids if self.needs.rollout_topk else None,
                 with_sum_pi2=self.needs.policy_stats,
             )
+
+    def _keep_step(self, acc: GradientAccumulator, first: bool) -> None:
+        """An empty micro-batch (zero loss): under fsdp, a process with fewer micro-batches than
+        another runs these so that every process makes the same sharded calls; its backward still
+        brings the other processes' gradients in."""
+        with self.autocast():
+            out = self.parallel.forward(self._empty, self.cfg.rollout.temperature)
+        (out.logp.sum() * 0.0).backward()
+        acc.collect(0.0, self.world.sum)
 
     @torch.no_grad()
     def _reference_logp(self, sub: Experience) -> torch.Tensor:
@@ -305,19 +319,31 @@ class Trainer:
             stats.update(plan.micro_adv[j].metrics)
         return plan.micro_adv[j].advantages
 
-    def backward_pass(self, plan: Plan, acc: GradientAccumulator, stats: StepStats, first: bool) -> float:
+    def backward_pass(self, plan: Plan | None, acc: GradientAccumulator, stats: StepStats, first: bool) -> float:
         """One pass of forward and backward over the plan's micro-batches, the gradients collected in
-        ``acc``; returns the sum of the micro-batches' un-normalized losses."""
+        ``acc``; returns the sum of the micro-batches' un-normalized losses. The first pass keeps
+        each micro-batch's log-probs as the old policy of the further passes (on policy, the ratio
+        is exactly 1)."""
         cfg, alg, needs = self.cfg, self.cfg.algorithm, self.needs
         unit = LossNormalizer.unit()
         loss_sum = 0.0
+        micro = plan.micro if plan is not None else []
+        if self.parallel.lockstep:
+            for _ in range(int(self.world.max([len(micro)])[0]) - len(micro)):
+                self._keep_step(acc, first)
+        if plan is None:
+            return loss_sum
         if first and plan.advantages is not None:
             stats.update(plan.advantages.metrics)
-        for j, idx in enumerate(plan.micro):
+        if first:
+            plan.old = []
+        for j, idx in enumerate(micro):
             sub = plan.exp.slice(idx)
             m = sub.mask  # [micro, width]
             out = self._forward(sub, with_entropy=first)
-            old = plan.old[j] if plan.old is not None else out.detached()  # on-policy: ratio exactly 1
+            if first:
+                plan.old.append(out.detached())
+            old = plan.old[j]
             mb = MicroBatch(
                 logp=out.logp, old_logp=old.logp, rollout_logp=sub.rollout_logp, advantages=self._advantages(plan, j, sub, old, stats), mask=m,
                 normalizer=unit, agg=alg.loss_agg, first_pass=first, in_topk=out.in_topk, support_mass=out.support_mass,
@@ -341,7 +367,7 @@ class Trainer:
             for extra in extra_losses:
                 loss = loss + extra
             loss.backward()
-            acc.collect(LossNormalizer(float(m.sum()), float(len(idx)), cfg.rollout.max_new_tokens).divisor(alg.loss_agg))
+            acc.collect(LossNormalizer(float(m.sum()), float(len(idx)), cfg.rollout.max_new_tokens).divisor(alg.loss_agg), self.world.sum if self.parallel.lockstep else None)
             loss_sum += float(loss.detach())
             stats.update(res.metrics)
             if first:
@@ -360,9 +386,10 @@ class Trainer:
         it, and step; ``loss_sum``: this process's un-normalized loss of the pass. Every process
         then holds the same gradient and takes the same step."""
         divisor = total.divisor(self.cfg.algorithm.loss_agg)
-        acc.finish(divisor, self.world.all_reduce_)
+        acc.finish(divisor, self.parallel.reduce_gradients())
         clip = self.cfg.optim.grad_clip if self.cfg.optim.grad_clip > 0 else math.inf
-        stats.add("grad_norm", Last(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)))
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        stats.add("grad_norm", Last(norm.full_tensor() if isinstance(norm, DTensor) else norm))
         stats.add("loss", Sum(loss_sum / divisor / self.cfg.algorithm.updates_per_batch))  # the processes' shares add up to the step loss
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)

@@ -102,6 +102,14 @@ class World:
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
         return t.tolist()
 
+    def max(self, values: Sequence[float]) -> list[float]:
+        """Each value's largest over the processes."""
+        if not self.distributed:
+            return [float(v) for v in values]
+        t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return t.tolist()
+
     def gather(self, value: Any) -> list[Any]:
         """Every process's ``value`` (any picklable object), in rank order."""
         if not self.distributed:

@@ -1,6 +1,7 @@
 """Data parallelism across processes (torchrun, gloo on CPU): two processes, each with its share
 of every step's groups, take the same steps as one process on the whole batch, for every family of
-algorithm: the same rollouts and rewards, and parameters equal to float64 rounding."""
+algorithm and both ways of sharing the model (ddp, and FSDP2's fsdp): the same rollouts and
+rewards, and parameters equal to float64 rounding."""
 
 from __future__ import annotations
 
@@ -25,24 +26,26 @@ SAME = ["reward/mean", "accuracy", "tokens/generated", "response_length/mean", "
 CLOSE = ["loss", "grad_norm", "entropy"]  # float64 sums in another order
 
 
-def torchrun(processes: int, out: Path) -> None:
+def torchrun(processes: int, out: Path, parallel: str) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes), str(WORKER), str(out), *FAMILIES]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes), str(WORKER), str(out), parallel, *FAMILIES]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env, cwd=ROOT)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    one, two = tmp_path_factory.mktemp("one"), tmp_path_factory.mktemp("two")
-    torchrun(1, one)
-    torchrun(2, two)
-    return one, two
+    out = {"one": tmp_path_factory.mktemp("one"), "ddp": tmp_path_factory.mktemp("ddp"), "fsdp": tmp_path_factory.mktemp("fsdp")}
+    torchrun(1, out["one"], "ddp")
+    torchrun(2, out["ddp"], "ddp")
+    torchrun(2, out["fsdp"], "fsdp")
+    return out
 
 
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
 @pytest.mark.parametrize("family", FAMILIES)
-def test_two_processes_take_the_steps_of_one(runs, family):
-    one, two = (run / family for run in runs)
+def test_two_processes_take_the_steps_of_one(runs, family, parallel):
+    one, two = runs["one"] / family, runs[parallel] / family
     p1, p2 = torch.load(one / "params.pt"), torch.load(two / "params.pt")
     start = load_script("tests/distributed/worker.py", "data_parallel_worker").tiny_model().state_dict()
     assert max(float((p1[k] - start[k]).abs().max()) for k in p1) > 1e-4, "the run did not move the parameters: the check would be empty"

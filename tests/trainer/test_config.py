@@ -136,7 +136,7 @@ def test_rlpt_reference_support_with_recompute_anchor_is_allowed_and_loads_a_ref
     from trainer.run import needs_reference_model
 
     cfg = load_config(None, ["algorithm.rlpt.top_k=8", "algorithm.rlpt.support=reference", "algorithm.loss=dppo_kl_binary", "algorithm.dppo.anchor=recompute"])
-    assert needs_reference_model(cfg) and cfg.algorithm.needs().recompute_old
+    assert needs_reference_model(cfg) and not cfg.algorithm.needs().rollout_policy
     assert not needs_reference_model(load_config())
 
 

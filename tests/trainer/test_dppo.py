@@ -141,7 +141,7 @@ def test_dppo_binary_loss_and_gradient_match_float64_reference(name, seed):
 def test_dppo_losses_declare_what_their_anchor_and_divergence_need(anchor):
     params = DPPOParams(anchor=anchor, top_k=7)
     binary = POLICY_LOSSES["dppo_tv_binary"].needs(params)
-    assert binary == Needs(rollout_policy=anchor == "rollout", recompute_old=anchor == "recompute")
+    assert binary == Needs(rollout_policy=anchor == "rollout")  # the old policy's log-probs are always given
     assert POLICY_LOSSES["dppo_kl_topk"].needs(params) == binary | Needs(rollout_topk=7)
 
 

@@ -93,10 +93,10 @@ def test_weights_sync_in_memory_and_log_probs_follow(engine, policy, prompts):
     with torch.no_grad():
         for p in updated.parameters():
             p.add_(torch.randn(p.shape, generator=generator) * 0.02 * p.std().clamp_min(1e-3))
-    engine.update_weights(updated)
+    engine.update_weights(updated.state_dict().items())
     rollouts = engine.generate(prompts, params)
     assert_matches(updated, rollouts, 1.0, 0)
     stale = max((torch.tensor(r.logprobs, dtype=torch.float64) - trainer_logprobs(policy, r.prompt_ids, r.response_ids, 1.0, 0)).abs().max().item() for r in rollouts)
     assert stale > 10 * TOLERANCE  # the update moved the engine: the old weights no longer explain it
-    engine.update_weights(policy)  # back, for the other tests
+    engine.update_weights(policy.state_dict().items())  # back, for the other tests
     assert_matches(policy, engine.generate(prompts, params), 1.0, 0)

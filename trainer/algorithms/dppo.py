@@ -36,7 +36,7 @@ class DPPOParams(Params):
     """DPPO, Divergence Proximal Policy Optimization (arXiv 2602.04879): the trust region."""
 
     section = "dppo"
-    anchor: Literal["rollout", "recompute"] = Field("rollout", description="DPPO: the policy mu of the trust region. rollout: the log-probs the rollout engine sampled with; recompute: the trainer's log-probs before the update (one extra forward without gradient).")
+    anchor: Literal["rollout", "recompute"] = Field("rollout", description="DPPO: the policy mu of the trust region. rollout: the log-probs the rollout engine sampled with; recompute: the trainer's log-probs before the update (the first pass's, kept for the later passes).")
     tv_delta: float = Field(0.15, gt=0, description="DPPO: threshold delta of the TV divergence (dppo_tv_*): a token is masked when D_TV > delta and the update would move pi(y) further away from mu(y) in the direction of A.")
     kl_delta: float = Field(0.05, gt=0, description="DPPO: threshold delta of the KL divergence (dppo_kl_*).")
     is_cap: float = Field(10.0, gt=0, description="DPPO: cap C of the importance weight in loss = -A sg(min(pi(y)/mu(y), C)) M log pi(y).")
@@ -119,8 +119,9 @@ def dppo_loss(inp: PolicyLossInputs, params: DPPOParams, divergence: torch.Tenso
 
 
 def binary_needs(params: DPPOParams) -> Needs:
-    """The anchor's log-probs of the sampled tokens: the rollout's, or a recomputed old policy."""
-    return Needs(rollout_policy=params.anchor == "rollout", recompute_old=params.anchor == "recompute")
+    """The rollout policy's log-probs of the sampled tokens when it is the anchor (the old policy's
+    are always given)."""
+    return Needs(rollout_policy=params.anchor == "rollout")
 
 
 def topk_needs(params: DPPOParams) -> Needs:

@@ -60,9 +60,6 @@ class Needs:
     #: the algorithm compares the trained policy with the rollout policy mu token by token (mu's
     #: log-probs in the loss inputs); mu must then be the distribution the support renormalizes.
     rollout_policy: bool = False
-    #: a forward pass without gradient gives the old policy before the first update (otherwise, on
-    #: policy, the old log-probs are the training forward's own, detached).
-    recompute_old: bool = False
     #: every micro-batch holds whole groups (statistics across a group's responses per position).
     whole_groups: bool = False
     #: the forward that yields the old log-probs also yields sum_v pi(v)^2 (``AdvantageInputs.policy``).
@@ -94,7 +91,6 @@ class Needs:
         return Needs(
             rollout_topk=max(self.rollout_topk, other.rollout_topk),
             rollout_policy=self.rollout_policy or other.rollout_policy,
-            recompute_old=self.recompute_old or other.recompute_old,
             whole_groups=self.whole_groups or other.whole_groups,
             policy_stats=self.policy_stats or other.policy_stats,
             reference=self.reference or other.reference,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -57,9 +58,10 @@ class RolloutEngine(ABC):
         prompt give the same response in any batch and any process (None: seeds drawn from torch's
         global generator)."""
 
-    def update_weights(self, model: torch.nn.Module) -> None:
-        """Take the trainer's weights after an optimizer step. Engines that generate with the
-        trainer's own model (``hf``) have nothing to do."""
+    def update_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
+        """Take the trainer's weights after an optimizer step, as (state-dict name, tensor) pairs
+        consumed one at a time. Engines that generate with the trainer's own model (``hf``) have
+        nothing to do."""
 
     def sleep(self) -> None:
         """Release device memory while the trainer updates (engines that can); ``generate`` wakes."""

@@ -6,9 +6,10 @@ after temperature, top-k and top-p, which is what :class:`~trainer.rollout.base.
 (``SamplingParams.logprobs = K``), with the sampled token forced in as the K-th entry when it is not
 among the K most likely.
 
-Weight sync after an optimizer step: the trainer's ``state_dict()`` (which names tied weights such
-as SmolLM2's ``lm_head`` too) goes to the model runner's in-place ``reload_weights``, then the
-prefix cache is reset; nothing is written to disk and the engine is not restarted. On a GPU the
+Weight sync after an optimizer step: the trainer's weights by state-dict name (which names tied
+weights such as SmolLM2's ``lm_head`` too), one tensor at a time (gathered whole from the shards
+under fsdp), go to the model runner's in-place ``reload_weights``, then the prefix cache is reset;
+nothing is written to disk and the engine is not restarted. On a GPU the
 engine can sleep (its weights and KV cache released) while the trainer updates and wake up for
 the next generation, so both share one device.
 
@@ -19,6 +20,7 @@ vLLM is imported only when this engine is built: ``pip install 'verity[vllm]'`` 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -82,10 +84,9 @@ class VLLMEngine(RolloutEngine):
         return Rollout(prompt, ids, logprobs, out.finish_reason == "stop", topk_ids, topk_logprobs)
 
     @torch.no_grad()
-    def update_weights(self, model: torch.nn.Module) -> None:
+    def update_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
         self.wake()
-        weights = [(name, tensor.detach()) for name, tensor in model.state_dict().items()]
-        self.llm.collective_rpc(lambda worker: worker.model_runner.reload_weights(weights_iterator=weights))
+        self.llm.collective_rpc(lambda worker: worker.model_runner.reload_weights(weights_iterator=iter(weights)))
         self.llm.reset_prefix_cache()
 
     def sleep(self) -> None:
