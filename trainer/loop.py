@@ -300,7 +300,7 @@ class Trainer:
         with self.autocast():
             out = self.parallel.forward(self._empty, self.cfg.rollout.temperature)
         (out.logp.sum() * 0.0).backward()
-        acc.collect(0.0, self.world.sum)
+        acc.collect(0.0, self.world.sum)  # its own divisor is 0: it brings only the others' gradients
 
     @torch.no_grad()
     def _reference_logp(self, sub: Experience) -> torch.Tensor:
@@ -367,7 +367,8 @@ class Trainer:
             for extra in extra_losses:
                 loss = loss + extra
             loss.backward()
-            acc.collect(LossNormalizer(float(m.sum()), float(len(idx)), cfg.rollout.max_new_tokens).divisor(alg.loss_agg), self.world.sum if self.parallel.lockstep else None)
+            own = LossNormalizer(float(m.sum()), float(len(idx)), cfg.rollout.max_new_tokens).divisor(alg.loss_agg)
+            acc.collect(own / self.parallel.gradient_average, self.world.sum if self.parallel.lockstep else None)
             loss_sum += float(loss.detach())
             stats.update(res.metrics)
             if first:
@@ -386,7 +387,7 @@ class Trainer:
         it, and step; ``loss_sum``: this process's un-normalized loss of the pass. Every process
         then holds the same gradient and takes the same step."""
         divisor = total.divisor(self.cfg.algorithm.loss_agg)
-        acc.finish(divisor, self.parallel.reduce_gradients())
+        acc.finish(divisor / self.parallel.gradient_average, self.parallel.reduce_gradients())
         clip = self.cfg.optim.grad_clip if self.cfg.optim.grad_clip > 0 else math.inf
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
         stats.add("grad_norm", Last(norm.full_tensor() if isinstance(norm, DTensor) else norm))

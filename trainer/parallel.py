@@ -5,7 +5,8 @@
   micro-batches accumulate locally).
 - ``fsdp``: FSDP2 (``fully_shard`` on every decoder layer, then on the root): parameters, gradients
   and AdamW's state are sharded over the processes; a module's full weights are gathered for its
-  forward and resharded after it, and each micro-batch's gradients are reduce-scattered (summed).
+  forward and resharded after it, and each micro-batch's gradients are reduce-scattered (FSDP
+  averages them over the processes; the trainer's divisor takes the process count back out).
   Sharded modules exchange data at every call, so every process must make the same calls: the
   training forward runs once per micro-batch on full rows (no prompt sharing between calls), and
   a process with fewer micro-batches than another runs empty ones (zero loss) to keep step.
@@ -43,6 +44,7 @@ class Replicated:
     """``ddp`` (and a single process): the whole model in every process."""
 
     lockstep = False  # processes may run different numbers of forward calls
+    gradient_average = 1  # what the gradients the trainer collects are already divided by
 
     def __init__(self, model: torch.nn.Module, world: World):
         self.model, self.world = model, world
@@ -70,6 +72,7 @@ class Sharded:
     lockstep = True
 
     def __init__(self, model: torch.nn.Module, world: World, compute_dtype: str):
+        self.gradient_average = world.world_size  # FSDP's reduce-scatter averages (gloo has no pre-multiplied sum to avoid it)
         from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
@@ -79,8 +82,6 @@ class Sharded:
         self.forward = PolicyForward(model, full_rows=True)
         self.units = [fully_shard(layer, mesh=mesh, mp_policy=precision) for layer in model.get_decoder().layers]
         self.units.append(fully_shard(self.forward, mesh=mesh, mp_policy=precision))
-        for unit in self.units:
-            unit.set_gradient_divide_factor(1.0)  # sum, as the loss normalizer counts every process's tokens
         # Backward prefetch in a fixed order (the root, the layers last to first, then the root again,
         # which is a no-op), never in the order FSDP saw the last forwards in: generation calls the
         # layers, not the root, as often as its data says, and an empty list would mean that order.
@@ -95,7 +96,7 @@ class Sharded:
             unit.reshard()  # the root keeps its weights gathered after a forward: shard them back before the optimizer sees them
 
     def reduce_gradients(self) -> None:
-        return None  # each backward's reduce-scatter already summed them
+        return None  # each backward's reduce-scatter already brought every process's gradients in
 
     @contextlib.contextmanager
     def whole_model(self) -> Iterator[torch.nn.Module]:
