@@ -36,7 +36,7 @@ from torch.distributed.tensor import DTensor
 
 from contract.schema import Sample
 from trainer.algorithms.dash import keep_after_filter
-from trainer.algorithms.reductions import Elapsed, First, Last, Mean, StepStats, Sum
+from trainer.algorithms.reductions import Elapsed, First, Last, Max, Mean, StepStats, Sum
 from trainer.algorithms.registry import ADVANTAGE, LOSS, TRANSFORM, resolve
 from trainer.algorithms.types import AdvantageInputs, AdvantageOutput, LossNormalizer, MicroBatch, PolicyLossInputs, PolicyStats, TopKLogprobs
 from trainer.checkpoint import load_trainer_state, save_checkpoint, set_rng_state
@@ -92,6 +92,12 @@ def micro_batches(group_ids: torch.Tensor, lengths: torch.Tensor, rows: list[int
         else:
             micro.append(list(members))
     return [torch.tensor(m) for m in micro]
+
+
+def tensor_mb(tensors) -> float:
+    """MiB that these tensors hold in this process (a DTensor's local shard)."""
+    local = (t.to_local() if isinstance(t, DTensor) else t for t in tensors)
+    return sum(t.numel() * t.element_size() for t in local) / 2**20
 
 
 class Trainer:
@@ -254,6 +260,8 @@ class Trainer:
     def _metrics(self, stats: StepStats, acc: GradientAccumulator, t0: float) -> dict[str, float]:
         """The step's statistics over every process, by their declared reductions."""
         stats.add("lr", First(self.scheduler.get_last_lr()[0]))
+        stats.add("memory/parameters_mb", Max(tensor_mb(self.model.parameters())))  # the largest process's; gradients take as much
+        stats.add("memory/optimizer_mb", Max(tensor_mb(t for state in self.optimizer.state.values() for t in state.values() if isinstance(t, torch.Tensor))))
         stats.update(acc.norm_stats())
         stats.add("time/step", Elapsed(time.perf_counter() - t0))
         return self.world.reduce_stats(stats).values()
