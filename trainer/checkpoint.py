@@ -1,7 +1,10 @@
-"""Checkpoints: HF-format model + tokenizer, optimizer, RNG states and data position.
+"""Checkpoints: the whole weights as a Hugging Face folder (for ``verity eval``, vLLM, or any
+transformers user), the optimizer state sharded with torch.distributed.checkpoint (each process
+writes its part), and the scheduler, RNG states and data position.
 
-Layout: ``<output_dir>/checkpoints/step-000010/{model/, trainer_state.pt}``, written to a temporary
-folder and renamed, so a crash never leaves a half checkpoint that ``--resume`` would pick.
+Layout: ``<output_dir>/checkpoints/step-000010/{model/, optimizer/, trainer_state.pt}``, written
+to a temporary folder and renamed, so a crash (or a kill during the write) never leaves a half
+checkpoint that ``--resume`` would pick.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import random
 import re
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +33,44 @@ def set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state(state["numpy"])
 
 
-def save_checkpoint(output_dir: Path, step: int, model, tokenizer, state: dict[str, Any], keep: int, weights: dict[str, torch.Tensor] | None = None) -> Path:
-    """Write ``step``'s checkpoint: the model (``weights`` when given, else its own) and tokenizer
-    as a Hugging Face folder, ``state`` (optimizer, scheduler, data position...) and the RNG states;
-    keep the newest ``keep``."""
+def new_checkpoint_dir(output_dir: Path) -> Path:
+    """A temporary folder beside the checkpoints, where one is written before it is published."""
     root = output_dir / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
-    final = root / f"step-{step:06d}"
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    return Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+
+
+def save_optimizer(module: torch.nn.Module, optimizer: torch.optim.Optimizer, folder: Path) -> None:
+    """The optimizer's state, sharded: every process writes its part with
+    torch.distributed.checkpoint (keyed by parameter names, so any number of processes, sharded
+    or not, loads it back). Every process calls it together."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")  # one process: what is meant
+        dcp.save({"optimizer": get_optimizer_state_dict(module, optimizer)}, checkpoint_id=str(folder / "optimizer"))
+
+
+def load_optimizer(module: torch.nn.Module, optimizer: torch.optim.Optimizer, checkpoint: Path) -> None:
+    """Load :func:`save_optimizer`'s state into this process's optimizer (resharded when the
+    process count differs). Every process calls it together."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict, set_optimizer_state_dict
+
+    state = {"optimizer": get_optimizer_state_dict(module, optimizer)}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        dcp.load(state, checkpoint_id=str(checkpoint / "optimizer"))
+    set_optimizer_state_dict(module, optimizer, optim_state_dict=state["optimizer"])
+
+
+def publish_checkpoint(tmp: Path, output_dir: Path, step: int, model, tokenizer, state: dict[str, Any], keep: int, weights: dict[str, torch.Tensor] | None = None) -> Path:
+    """Complete ``tmp`` (the optimizer already in it) with the model (``weights`` when given,
+    else its own) and tokenizer as a Hugging Face folder, ``state`` (scheduler, data position...)
+    and the RNG states; rename it into place as ``step``'s checkpoint; keep the newest ``keep``.
+    The main process calls it."""
+    final = output_dir / "checkpoints" / f"step-{step:06d}"
     model.save_pretrained(tmp / "model", state_dict=weights)
     tokenizer.save_pretrained(tmp / "model")
     torch.save({"step": step, "rng": rng_state(), **state}, tmp / "trainer_state.pt")

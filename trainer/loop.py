@@ -39,7 +39,7 @@ from trainer.algorithms.dash import keep_after_filter
 from trainer.algorithms.reductions import Elapsed, First, Last, Max, Mean, StepStats, Sum
 from trainer.algorithms.registry import ADVANTAGE, LOSS, TRANSFORM, resolve
 from trainer.algorithms.types import AdvantageInputs, AdvantageOutput, LossNormalizer, MicroBatch, PolicyLossInputs, PolicyStats, TopKLogprobs
-from trainer.checkpoint import load_trainer_state, save_checkpoint, set_rng_state
+from trainer.checkpoint import load_optimizer, load_trainer_state, new_checkpoint_dir, publish_checkpoint, save_optimizer, set_rng_state
 from trainer.collect import Collector, Scorer
 from trainer.config import Config
 from trainer.data.sampler import EpochSampler
@@ -49,7 +49,7 @@ from trainer.gradients import GradientAccumulator
 from trainer.logprobs import LogprobOutput, TokenBatch, response_logprobs
 from trainer.metrics import MetricsLogger, plot_metrics
 from trainer.model import autocast
-from trainer.parallel import load_optimizer_state, optimizer_state, parallel
+from trainer.parallel import parallel
 from trainer.rollout.base import RolloutEngine
 from trainer.world import World
 
@@ -131,22 +131,23 @@ class Trainer:
     def restore(self, checkpoint: Path) -> None:
         """Continue exactly from a checkpoint (model weights are loaded by the caller)."""
         state = load_trainer_state(checkpoint)
-        load_optimizer_state(self.parallel, self.optimizer, state["optimizer"])
+        load_optimizer(self.parallel.forward, self.optimizer, checkpoint)
         self.scheduler.load_state_dict(state["scheduler"])
         self.sampler.load_state(state["data"])
         set_rng_state(state["rng"])
         self.step, self.resumed = state["step"], True
 
     def save(self) -> Path | None:
-        """The main process writes the checkpoint: the weights as a Hugging Face folder and the
-        optimizer state, whole (gathered from the shards under fsdp); the others wait until it is
-        complete."""
+        """Every process writes its part of the optimizer state; the main process then writes the
+        whole weights as a Hugging Face folder (gathered from the shards under fsdp) and the rest,
+        and publishes the checkpoint; the others wait until it is complete."""
+        tmp = self.world.gather(new_checkpoint_dir(self.output_dir) if self.world.is_main else None)[0]
+        save_optimizer(self.parallel.forward, self.optimizer, tmp)
         weights = {name: t.cpu() for name, t in self.parallel.weights()} if self.parallel.lockstep else None
-        optimizer = optimizer_state(self.parallel, self.optimizer)
         path = None
         if self.world.is_main:
-            state = {"optimizer": optimizer, "scheduler": self.scheduler.state_dict(), "data": self.sampler.state(), "config": self.cfg.model_dump(mode="json")}
-            path = save_checkpoint(self.output_dir, self.step, self.model, self.tokenizer, state, self.cfg.train.keep_checkpoints, weights)
+            state = {"scheduler": self.scheduler.state_dict(), "data": self.sampler.state(), "config": self.cfg.model_dump(mode="json")}
+            path = publish_checkpoint(tmp, self.output_dir, self.step, self.model, self.tokenizer, state, self.cfg.train.keep_checkpoints, weights)
         self.world.barrier()
         return path
 

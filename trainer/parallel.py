@@ -119,21 +119,6 @@ class Sharded:
             yield name, (tensor.full_tensor() if isinstance(tensor, DTensor) else tensor).detach()
 
 
-def optimizer_state(strategy: Replicated | Sharded, optimizer: torch.optim.Optimizer) -> dict:
-    """The optimizer's whole state keyed by parameter names, on the CPU (collective under fsdp;
-    the same layout for ddp and fsdp, so a checkpoint resumes under either and any process count)."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
-
-    return get_optimizer_state_dict(strategy.forward, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-
-
-def load_optimizer_state(strategy: Replicated | Sharded, optimizer: torch.optim.Optimizer, state: dict) -> None:
-    """Load a whole state from :func:`optimizer_state` (each process keeps its shard under fsdp)."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
-
-    set_optimizer_state_dict(strategy.forward, optimizer, optim_state_dict=state, options=StateDictOptions(full_state_dict=True))
-
-
 def parallel(model: torch.nn.Module, world: World, how: str, compute_dtype: str) -> Replicated | Sharded:
     """``train.parallel`` for this world: sharding needs several processes."""
     if how == "fsdp" and world.distributed:

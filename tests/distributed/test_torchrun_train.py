@@ -127,6 +127,7 @@ def test_fsdp_trains_checkpoints_and_resumes_under_another_process_count(tmp_pat
     for processes, out, extra in ((1, one, []), (2, sharded, ["train.parallel=fsdp"])):
         result = verity_train(processes, out, *common, *extra, "train.steps=1")
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    assert len(list((sharded / "checkpoints" / "step-000001" / "optimizer").glob("*.distcp"))) == 2  # each process wrote its shard
     (r1,), (r2,) = records(one), records(sharded)
     assert r1["grad_norm"] > 0 and r1["reward/mean"] == r2["reward/mean"] and r1["tokens/generated"] == r2["tokens/generated"]
     a = load_model(str(one / "checkpoints" / "step-000001" / "model")).state_dict()
