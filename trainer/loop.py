@@ -302,7 +302,7 @@ class Trainer:
                 with_sum_pi2=self.needs.policy_stats,
             )
 
-    def _keep_step(self, acc: GradientAccumulator, first: bool) -> None:
+    def _keep_step(self, acc: GradientAccumulator) -> None:
         """An empty micro-batch (zero loss): under fsdp, a process with fewer micro-batches than
         another runs these so that every process makes the same sharded calls; its backward still
         brings the other processes' gradients in."""
@@ -339,7 +339,7 @@ class Trainer:
         micro = plan.micro if plan is not None else []
         if self.parallel.lockstep:
             for _ in range(int(self.world.max([len(micro)])[0]) - len(micro)):
-                self._keep_step(acc, first)
+                self._keep_step(acc)
         if plan is None:
             return loss_sum
         if first and plan.advantages is not None:
