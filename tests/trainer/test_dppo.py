@@ -8,8 +8,8 @@ import math
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
 
+from tests.trainer.conftest import TinyTokenizer
 from trainer.algorithms import POLICY_LOSSES
 from trainer.algorithms.dppo import DPPOParams, binary_kl, binary_tv, topk_kl, topk_tv, trust_region_mask
 from trainer.algorithms.types import LossNormalizer, Needs, PolicyLossInputs, TopKLogprobs
@@ -167,18 +167,6 @@ def test_dppo_on_policy_equals_the_plain_policy_gradient():
     out = POLICY_LOSSES["dppo_tv_binary"](PolicyLossInputs(logp=logp, old_logp=logp.detach(), advantages=adv, mask=mask, normalizer=norm, rollout_logp=logp.detach()), DPPOParams())
     (grad,) = torch.autograd.grad(out.loss, logp)
     assert torch.allclose(grad, -adv / 12.0)
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, eos_token_id=2, pad_token_id=0, bos_token_id=1)
-    return LlamaForCausalLM(config).double().eval()
-
-
-class TinyTokenizer:
-    pad_token_id = 0
-    eos_token_id = 2
 
 
 @pytest.mark.parametrize("params", [SamplingParams(10, temperature=1.3, topk_logprobs=5), SamplingParams(10, temperature=0.8, top_k=3, topk_logprobs=6)], ids=["full", "topk-sampling"])

@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
 
+from tests.trainer.conftest import TinyTokenizer
 from trainer.logprobs import TokenBatch, length_chunks, predicting_hidden, response_logprobs
 from trainer.rollout.base import SamplingParams
 from trainer.rollout.hf import HFEngine
 
 EOS = 2
-
-
-class TinyTokenizer:
-    pad_token_id = 0
-    eos_token_id = EOS
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, eos_token_id=EOS, pad_token_id=0, bos_token_id=1)
-    return LlamaForCausalLM(config).double().eval()
 
 
 def reference_logprobs(model, prompt, response, temperature):

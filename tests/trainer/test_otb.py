@@ -8,7 +8,7 @@ import random
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaForCausalLM
 
 from trainer.algorithms import ADV_ESTIMATORS
 from trainer.algorithms.otb import OTBParams
@@ -141,13 +141,6 @@ def test_otb_samples_it_calls_zero_before_the_forward_have_exactly_zero_advantag
 def test_otb_declares_its_needs():
     assert ADV_ESTIMATORS["otb"].needs(OTBParams()) == Needs(policy_stats=True, whole_groups=True)
     assert ADV_ESTIMATORS["otb"].needs(OTBParams(rollout_is=True)).rollout_policy
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, eos_token_id=2, pad_token_id=0, bos_token_id=1)
-    return LlamaForCausalLM(config).double().eval()
 
 
 @pytest.mark.parametrize("temperature", [1.0, 0.6])

@@ -7,8 +7,8 @@ import math
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
 
+from tests.trainer.conftest import TinyTokenizer
 from trainer.algorithms import POLICY_LOSSES
 from trainer.algorithms.ppo import ClipParams
 from trainer.algorithms.rlpt import force_in, nucleus_keep, rollout_support
@@ -20,13 +20,6 @@ from trainer.support import reference_support
 
 V = 64
 PROMPTS, RESPONSES = [[1, 5, 6], [1, 9]], [[10, 11, 12], [13, 14]]
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=V, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, eos_token_id=2, pad_token_id=0, bos_token_id=1)
-    return LlamaForCausalLM(config).double().eval()
 
 
 def full_logits(model, prompt, response, temperature=1.0):
@@ -148,11 +141,6 @@ def test_rlpt_reference_support_is_the_reference_top_k_with_the_sampled_token(ti
             expected = set(nucleus) if y in nucleus else set(nucleus[:4]) | {y} if len(nucleus) == 5 else set(nucleus) | {y}
             assert set(ids) == expected
     assert torch.all(support[1, 2] == -1)  # padding
-
-
-class TinyTokenizer:
-    pad_token_id = 0
-    eos_token_id = 2
 
 
 def test_rlpt_rollout_support_is_the_top_k_sampling_support(tiny):

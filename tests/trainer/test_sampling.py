@@ -7,23 +7,11 @@ import math
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
 
+from tests.trainer.conftest import TinyTokenizer
 from trainer.collect import sample_seed
 from trainer.rollout.base import SamplingParams
 from trainer.rollout.hf import HFEngine, gumbel_sample
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, eos_token_id=2, pad_token_id=0, bos_token_id=1)
-    return LlamaForCausalLM(config).double().eval()
-
-
-class TinyTokenizer:
-    pad_token_id = 0
-    eos_token_id = 2
 
 
 @pytest.mark.parametrize("params", [SamplingParams(10, temperature=1.4), SamplingParams(10, temperature=0.9, top_k=6, topk_logprobs=4)], ids=["plain", "topk"])
