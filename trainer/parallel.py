@@ -72,11 +72,11 @@ class Sharded:
     lockstep = True
 
     def __init__(self, model: torch.nn.Module, world: World, compute_dtype: str):
-        self.gradient_average = world.world_size  # FSDP's reduce-scatter averages (gloo has no pre-multiplied sum to avoid it)
         from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
         self.model, self.world = model, world
+        self.gradient_average = world.world_size  # FSDP's reduce-scatter averages (gloo has no pre-multiplied sum to avoid it)
         mesh = init_device_mesh(world.device.type, (world.world_size,))
         precision = MixedPrecisionPolicy(param_dtype=getattr(torch, compute_dtype), reduce_dtype=torch.float32) if compute_dtype != "float32" else MixedPrecisionPolicy()
         self.forward = PolicyForward(model, full_rows=True)
