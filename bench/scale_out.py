@@ -35,7 +35,7 @@ def run(processes: int, steps: int, work: Path, parallel: str = "ddp") -> list[d
            f"train.steps={steps}", "train.threads=1", "train.device=cpu", "eval.before=false", "eval.after=false", "train.checkpoint_every=0", f"train.parallel={parallel}", f"train.output_dir={out}"]  # fmt: skip
     print(f"$ {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
     subprocess.run(cmd, check=True, env=env, cwd=ROOT)
-    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in (out / "latest" / "metrics.jsonl").read_text().splitlines()]
 
 
 def median(records: list[dict], key: str) -> float:

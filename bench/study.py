@@ -51,7 +51,7 @@ def run(name: str, seed: int, steps: int, eval_every: int, workdir: Path) -> lis
     cmd = [sys.executable, "-m", "verity.cli", "train", *([str(ROOT / "configs" / config)] if config else []), f"train.steps={steps}", f"train.seed={seed}", f"eval.every={eval_every}", f"train.output_dir={out}", "train.checkpoint_every=0", *extra]
     print("$", " ".join(cmd[2:]), flush=True)
     subprocess.run(cmd, check=True, cwd=ROOT)
-    return read_jsonl(out / "metrics.jsonl")
+    return read_jsonl(out / "latest" / "metrics.jsonl")
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -150,7 +150,7 @@ def run_verity(args, seed: int, work: Path) -> Run:
     out = work / "verity"
     overrides = [f"train.seed={seed}", f"train.steps={args.steps}", f"eval.every={args.eval_every}", f"train.output_dir={out}", "train.checkpoint_every=0", f"train.threads={args.threads}"]
     console.print(f"verity train {' '.join(overrides)}")
-    metrics = out / "metrics.jsonl"
+    metrics = out / "latest" / "metrics.jsonl"
     metrics.unlink(missing_ok=True)
     rss, wall = run_process([sys.executable, "-m", "verity.cli", "train", *overrides], work / "verity.log", lambda: lines_with(metrics, '"time/step"'), args.steps, f"verity, seed {seed}")
     rows = [json.loads(line) for line in metrics.read_text().splitlines()]

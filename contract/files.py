@@ -1,5 +1,6 @@
-"""Read sample files: JSONL line by line (each bad line a precise error instead of a crash) and
-Parquet row by row; report the rows skipped."""
+"""Read sample files: JSONL line by line (each bad line a precise error instead of a crash), a JSON
+array element by element, and Parquet row by row (verl-style Parquet mapped to the sample schema);
+report the rows skipped. ``verity train``, ``verity eval`` and ``verity score`` read through here."""
 
 from __future__ import annotations
 
@@ -66,6 +67,71 @@ def read_parquet(path: str | Path) -> list[dict[str, Any]]:
         if hasattr(row.get("prompt"), "tolist"):
             row["prompt"] = row["prompt"].tolist()
     return rows
+
+
+FORMATS = ("jsonl", "json", "parquet")
+SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet"}
+
+
+def file_format(path: Path, given: str | None = None) -> str:
+    """``given``, else what the file holds: Parquet by its magic bytes, a JSON array by its first
+    character, else by its extension (JSON lines by default)."""
+    if given:
+        if given not in FORMATS:
+            raise DataFileError(f"--format {given}: unknown: choose one of {', '.join(FORMATS)}")
+        return given
+    if not path.is_file():
+        raise DataFileError(f"{path}: no such file")
+    with path.open("rb") as f:
+        head = f.read(4096)
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.lstrip()[:1] == b"[":
+        return "json"
+    return SUFFIXES.get(path.suffix.lower(), "jsonl")
+
+
+def read_json_array(path: Path) -> Iterator[Line]:
+    """Every element of a file holding one JSON array."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise DataFileError(f"{path}: not UTF-8 (byte {e.start}): save the file as UTF-8") from None
+    except json.JSONDecodeError as e:
+        raise DataFileError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    if not isinstance(data, list):
+        raise DataFileError(f"{path}: expected a JSON array of samples, got a JSON {type(data).__name__}: wrap the samples in [...] or write one per line (.jsonl)")
+    for i, row in enumerate(data):
+        yield Line(f"{path}:[{i}]", row=row)
+
+
+def from_verl(row: dict[str, Any], index: int, verifier: str) -> dict[str, Any]:
+    """A verl-style row (``data_source``, ``prompt``, ``reward_model.ground_truth``) in the sample
+    schema: ``reference = {"answer": ground_truth}``, ``verifier`` given; its other columns stay
+    as fields beyond the schema."""
+    reward_model = row.get("reward_model") or {}
+    extra = row.get("extra_info") or {}
+    truth = reward_model.get("ground_truth") if isinstance(reward_model, dict) else None
+    out: dict[str, Any] = {k: v for k, v in row.items() if k not in ("reward_model", "prompt")}
+    out.update(id=f"{row.get('data_source', 'verl')}-{extra.get('index', index) if isinstance(extra, dict) else index}", verifier=verifier, prompt=row.get("prompt"))
+    if truth is not None:
+        out["reference"] = {"answer": truth if isinstance(truth, str) else json.dumps(truth)}
+    return out
+
+
+def read_rows(path: str | Path, fmt: str | None = None, verl_verifier: str = "math") -> Iterator[Line]:
+    """Every row of a sample file in ``fmt`` (default: :func:`file_format`), each with where it is."""
+    path = Path(path)
+    fmt = file_format(path, fmt)
+    if fmt == "jsonl":
+        yield from read_jsonl(path)
+    elif fmt == "json":
+        yield from read_json_array(path)
+    else:
+        rows = read_parquet(path)
+        verl = bool(rows) and "reward_model" in rows[0] and "reference" not in rows[0]
+        for i, row in enumerate(rows):
+            yield Line(f"{path}:row {i}", row=from_verl(row, i, verl_verifier) if verl else row)
 
 
 def kept(path: Path, samples: list[T], errors: list[str]) -> list[T]:

@@ -7,6 +7,7 @@ offending field on error; :class:`Score` is a plain record.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
@@ -31,9 +32,10 @@ class ChatMessage(BaseModel):
 
 
 class Sample(BaseModel):
-    """One dataset row or scoring request."""
+    """One dataset row or scoring request. Fields beyond these are ignored here (an export's
+    ``model``, ``data_source``, ``extra_info``...); ``verity score`` copies them to its output."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     id: str = Field(min_length=1, description="Unique id, echoed in the score.")
     verifier: str = Field(default="math", min_length=1, description="Routing key: math | code | telecom | any configured name.")
@@ -42,21 +44,55 @@ class Sample(BaseModel):
     response: str | None = Field(default=None, description="The model output to score; absent in a training dataset.")
 
 
+FIELDS = tuple(Sample.model_fields)
+MISSPELLING = 0.85  # difflib ratio above which an unknown field standing in for a missing one is taken as its misspelling
+
+
 class SampleError(ValueError):
     """A row that does not fit the sample schema; the message names the field and the fix."""
 
 
+def misspelled(row: dict[str, Any]) -> list[tuple[str, str]]:
+    """(unknown field, the schema field it misspells) for each schema field the row lacks while
+    holding a field spelled nearly like it ("refrence" for "reference"). Other extra fields are fine."""
+    extra = [k for k in row if k not in FIELDS]
+    pairs = []
+    for known in FIELDS:
+        if known not in row:
+            close = difflib.get_close_matches(known, extra, n=1, cutoff=MISSPELLING)
+            if close:
+                pairs.append((close[0], known))
+    return pairs
+
+
+def extra_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """The row's fields beyond the schema, as they are."""
+    return {k: v for k, v in row.items() if k not in FIELDS}
+
+
 def parse_sample(row: Any, where: str) -> Sample:
-    """Validate one decoded JSON row; ``where`` (e.g. ``data.jsonl:12``) prefixes the error."""
+    """Validate one decoded row; ``where`` (e.g. ``data.jsonl:12``) prefixes the error, which names
+    every offending field at once."""
     if not isinstance(row, dict):
-        raise SampleError(f"{where}: expected a JSON object, got {type(row).__name__}")
+        hint = ": the file holds a JSON array on one line; give it a .json name or --format json" if isinstance(row, list) else ""
+        raise SampleError(f"{where}: expected a JSON object, got {type(row).__name__}{hint}")
+    wrong = misspelled(row)
+    if wrong:
+        raise SampleError(f"{where}: " + "; ".join(f"field '{bad}' is not in the schema: did you mean '{known}'? (rename it)" for bad, known in wrong))
     try:
         return Sample.model_validate(row)
     except ValidationError as e:
-        first = e.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "(row)"
-        hint = "add it" if first["type"] == "missing" else "fix its value"
-        raise SampleError(f"{where}: field '{loc}': {first['msg']} ({hint}; schema: id, verifier, prompt, reference, response)") from None
+        problems = []
+        for err in e.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "(row)"
+            fix = "add it" if err["type"] == "missing" else f"got {_shown(err.get('input'))}"
+            problems.append(f"field '{loc}': {err['msg']} ({fix})")
+        raise SampleError(f"{where}: {'; '.join(problems)} (schema: {', '.join(FIELDS)}; docs/schema.md)") from None
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass

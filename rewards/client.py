@@ -16,6 +16,18 @@ from contract.wire import sample_to_pb, score_from_pb
 from serving.client import ClientOptions, Replicas, RpcFailed
 
 
+ENVELOPE_BYTES = 64 * 1024  # what a request holds besides its samples, with room to spare
+
+
+def too_large(sample_id: str, wire_bytes: int, limit_bytes: int) -> Score:
+    """The INVALID verdict on a sample that cannot fit one message."""
+    mib = 1024 * 1024
+    return Score(
+        id=sample_id, reward=0.0, status=Status.INVALID,
+        detail=f"the sample is {wire_bytes / mib:.1f} MiB on the wire, over the {limit_bytes / mib:g} MiB message limit: raise it on both sides (--max-message-mb of verity score and verity serve; rewards.max_message_mb)",
+    )  # fmt: skip
+
+
 class VerifierClient:
     """Scores samples on the replicas at ``addresses`` ("host:port" each)."""
 
@@ -32,11 +44,28 @@ class VerifierClient:
         return self.replicas.retried
 
     async def score(self, samples: list[Sample]) -> list[Score]:
-        """One score per sample, in order."""
-        size = self.options.batch_size
-        batches = [samples[i : i + size] for i in range(0, len(samples), size)]
-        results = await asyncio.gather(*(self._score_batch(b) for b in batches))
-        return [s for batch in results for s in batch]
+        """One score per sample, in order. Batches hold up to ``batch_size`` samples and stay under
+        the message limit, so no sample's size costs another; a sample too large to send on its
+        own is INVALID, saying its size and the limit."""
+        results: list[Score | None] = [None] * len(samples)
+        batches: list[list[int]] = []
+        size = budget = 0
+        budget_max = self.options.max_message_bytes - ENVELOPE_BYTES
+        for i, sample in enumerate(samples):
+            wire = sample_to_pb(sample).ByteSize() + 8  # the field's tag and length
+            if wire > budget_max:
+                results[i] = too_large(sample.id, wire, self.options.max_message_bytes)
+                continue
+            if not batches or size == self.options.batch_size or budget + wire > budget_max:
+                batches.append([])
+                size = budget = 0
+            batches[-1].append(i)
+            size, budget = size + 1, budget + wire
+        scored = await asyncio.gather(*(self._score_batch([samples[i] for i in batch]) for batch in batches))
+        for batch, scores in zip(batches, scored):
+            for i, score in zip(batch, scores):
+                results[i] = score
+        return results  # type: ignore[return-value]
 
     async def describe(self) -> pb.VerifierInfo:
         return await self.replicas.next_stub().Describe(pb.DescribeRequest(), timeout=self.options.deadline_s)

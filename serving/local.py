@@ -23,10 +23,12 @@ class LocalServices:
     """Context manager: ``with LocalServices({"math"}) as endpoints: ...`` gives name -> [address].
     Names are the services ``verity serve`` takes (a built-in verifier, or "sandbox"); callers
     check them first, since only they know which names their data may use. ``workers``: each
-    verifier's worker processes, and the sandbox's slots (default: cores)."""
+    verifier's worker processes, and the sandbox's slots (default: cores). ``max_message_mb``: the
+    services' request size limit (default: theirs)."""
 
-    def __init__(self, names: set[str] | list[str], workers: int | None = None, deadline_s: float = 1.0, start_timeout_s: float = 120.0):
+    def __init__(self, names: set[str] | list[str], workers: int | None = None, deadline_s: float = 1.0, start_timeout_s: float = 120.0, max_message_mb: int | None = None):
         self.names = sorted(set(names))
+        self.max_message_mb = max_message_mb
         self.workers = workers
         self.deadline_s = deadline_s
         self.start_timeout_s = start_timeout_s
@@ -49,6 +51,8 @@ class LocalServices:
         cmd = [sys.executable, "-m", "verity.cli", "serve", name, "--host", "127.0.0.1", "--port", "0", "--deadline-s", str(self.deadline_s), "--log-level", "WARNING"]
         if self.workers:
             cmd += ["--slots" if name == "sandbox" else "--workers", str(self.workers)]
+        if self.max_message_mb:
+            cmd += ["--max-message-mb", str(self.max_message_mb)]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
         self.processes[name] = proc
         address = self._read_address(name, proc)

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_verity(*args, timeout=180):
-    return subprocess.run([sys.executable, "-m", "verity.cli", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "verity.cli", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
 def write_samples(path, lines):
@@ -34,7 +34,7 @@ def test_score_starts_local_services_and_keeps_order(tmp_path):
     write_samples(
         inp,
         [
-            json.dumps(good(0, "\\boxed{3}", "3")) + "\n",
+            json.dumps({**good(0, "\\boxed{3}", "3"), "model": "m-7b", "extra_info": {"split": "test"}}) + "\n",
             "this is not json\n",
             json.dumps({"id": "nr", "verifier": "math", "prompt": "q", "response": "1"}) + "\n",
             b"\xff\xfe\xfd\n",
@@ -45,16 +45,17 @@ def test_score_starts_local_services_and_keeps_order(tmp_path):
         ],
     )
     result = run_verity("score", "--input", str(inp), "--output", str(out), "--workers", "1")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # some rows INVALID
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["status"] for r in rows] == ["OK", "INVALID", "INVALID", "INVALID", "INVALID", "WRONG", "INVALID"]
-    assert rows[0] == {"id": "g0", "reward": 1.0, "status": "OK", "detail": rows[0]["detail"], "components": {}}
+    assert rows[0] == {"model": "m-7b", "extra_info": {"split": "test"}, "id": "g0", "reward": 1.0, "status": "OK", "detail": rows[0]["detail"], "components": {}}
     assert "in.jsonl:2: not valid JSON" in rows[1]["detail"]
     assert "field 'reference'" in rows[2]["detail"] and rows[2]["id"] == "nr"
     assert "not UTF-8" in rows[3]["detail"]
     assert "no endpoint for verifier 'nope'" in rows[4]["detail"]
     assert "field 'response' is missing" in rows[6]["detail"]
-    assert "scored 7 samples" in result.stderr
+    summary = " ".join(result.stderr.split())
+    assert "7 rows scored into" in summary and "INVALID │ 5 │ 71.4%" in summary and "WRONG │ 1 │ 14.3%" in summary
 
 
 @pytest.mark.sandbox
@@ -156,7 +157,10 @@ def test_train_check_resolves_a_config_with_an_own_loss_without_loading_a_model(
     [
         (["algorithm.loss=my_missing_module:loss"], "config key 'algorithm.loss': 'my_missing_module:loss': module 'my_missing_module' does not import"),
         (["algorithm.advantage=grpo2"], "did you mean 'grpo'?"),
-        (["data.train=/no/such/train.jsonl"], "data.train: /no/such/train.jsonl does not exist"),
+        (["data.train=/no/such/train.jsonl", "data.test=/no/such/test.jsonl"], "data.train: /no/such/train.jsonl does not exist"),
+        (["rollout.group_size=1"], "with rollout.group_size=1 every advantage is 0 and nothing trains; set rollout.group_size to 2 or more"),
+        (["algorithm.advantage=otb", "rollout.group_size=1"], "algorithm.advantage=otb compares each response with the rest of its group"),
+        (["data.train=README.md"], "evaluation would measure the built-in arithmetic task instead of what is trained"),
         (["algorithm.loss=dapo", "algorithm.loss_agg=seq-mean-token-mean"], "set algorithm.loss_agg=token-mean"),
     ],
 )
@@ -164,3 +168,93 @@ def test_train_check_exits_2_with_the_reason(overrides, message):
     result = run_verity("train", "--check", *overrides, timeout=120)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith("verity train: ") and message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "data.train=/no/such/train.jsonl", "data.test=/no/such/test.jsonl"], "verity train: data.train: /no/such/train.jsonl does not exist: give the path of an existing file"),
+        (["train", "model.path=README.md"], "verity train: model.path: README.md is not a folder: give a local Hugging Face model folder"),
+        (["train", "--resume", "/no/such/run"], "verity train: --resume /no/such/run: not a run folder or checkpoint"),
+        (["eval", "--checkpoint", "/no/such/run", "--data", "README.md"], "verity eval: /no/such/run: no such checkpoint or run folder"),
+        (["eval", "--checkpoint", "docs", "--data", "README.md"], "verity eval: docs: no checkpoint in docs yet"),
+    ],
+)
+def test_user_mistakes_get_one_line_and_exit_2(args, message, tmp_path):
+    result = run_verity(*args, f"train.output_dir={tmp_path / 'run'}" if args[0] == "train" else "eval.max_new_tokens=4", timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and message in result.stderr
+    assert not (tmp_path / "run").exists()  # nothing started
+
+
+def test_score_reads_parquet_and_json_arrays_and_names_misspelled_fields(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"data_source": "gsm", "prompt": [{"role": "user", "content": f"{i}+{i}?"}], "reward_model": {"ground_truth": str(2 * i)}, "extra_info": {"index": i}, "response": f"\\boxed{{{2 * i if i != 3 else 0}}}"} for i in range(4)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "verl.parquet")
+    result = run_verity("score", "--input", str(tmp_path / "verl.parquet"), "--output", str(tmp_path / "p.jsonl"), "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    scored = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["status"], r["data_source"], r["extra_info"]) for r in scored] == [(f"gsm-{i}", "OK" if i != 3 else "WRONG", "gsm", {"index": i}) for i in range(4)]
+
+    array = [good(0, "\\boxed{1}", "1"), {"id": "typo", "verifier": "math", "refrence": {"answer": "1"}, "response": "1"}, {**good(2, "2", "2"), "responses": ["a", "b"], "prompt_id": 7}]
+    (tmp_path / "samples.jsonl").write_text(json.dumps(array, indent=1))  # an array, whatever the name says
+    result = run_verity("score", "--input", str(tmp_path / "samples.jsonl"), "--output", str(tmp_path / "a.jsonl"), "--workers", "1")
+    scored = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert result.returncode == 1 and [r["status"] for r in scored] == ["OK", "INVALID", "OK"]
+    assert "field 'refrence' is not in the schema: did you mean 'reference'?" in scored[1]["detail"] and "samples.jsonl:[1]" in scored[1]["detail"]
+    assert scored[2]["responses"] == ["a", "b"] and scored[2]["prompt_id"] == 7  # extra fields that misspell nothing are kept
+
+
+def test_score_exit_codes_and_checks_before_scoring(tmp_path):
+    inp = tmp_path / "in.jsonl"
+    write_samples(inp, [json.dumps(good(i, "1", "1")) + "\n" for i in range(3)])
+    unreachable = run_verity("score", "--input", str(inp), "--output", str(tmp_path / "o.jsonl"), "--endpoint", "math=127.0.0.1:1")
+    assert unreachable.returncode == 3 and "ERROR │ 3 │ 100.0%" in " ".join(unreachable.stderr.split())
+    assert {json.loads(line)["status"] for line in (tmp_path / "o.jsonl").read_text().splitlines()} == {"ERROR"}
+    nowhere = run_verity("score", "--input", str(inp), "--output", str(tmp_path / "missing" / "o.jsonl"))
+    assert nowhere.returncode == 2 and nowhere.stderr.strip().splitlines() == [f"verity score: --output {tmp_path / 'missing' / 'o.jsonl'}: the folder {tmp_path / 'missing'} does not exist: create it (mkdir -p {tmp_path / 'missing'}) or write elsewhere"]
+
+
+def test_a_row_too_large_for_one_message_is_invalid_on_its_own(tmp_path):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_samples(inp, [json.dumps(good(i, "\\boxed{1}" if i != 2 else "x" * (3 * 2**20) + "\\boxed{1}", "1")) + "\n" for i in range(6)])
+    result = run_verity("score", "--input", str(inp), "--output", str(out), "--workers", "1", "--max-message-mb", "2")
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert result.returncode == 1 and [r["status"] for r in rows] == ["OK", "OK", "INVALID", "OK", "OK", "OK"]
+    assert "the sample is 3.0 MiB on the wire, over the 2 MiB message limit" in rows[2]["detail"]
+
+
+def test_batches_are_split_by_bytes_under_the_message_limit():
+    import asyncio
+
+    from contract.schema import Sample
+    from rewards.client import VerifierClient
+    from serving.client import ClientOptions
+
+    options = ClientOptions(max_message_bytes=2**20, batch_size=256)
+    big = "y" * 300_000 + "\\boxed{1}"  # three fit one message, four do not
+    samples = [Sample(id=f"s{i}", verifier="math", reference={"answer": "1"}, response=big) for i in range(10)]
+
+    async def score(addresses):
+        client = VerifierClient(addresses, options)
+        try:
+            return await client.score(samples), client.failed_batches
+        finally:
+            await client.close()
+
+    with LocalServices({"math"}, workers=1, max_message_mb=1) as endpoints:
+        scores, failed = asyncio.run(score(endpoints["math"]))
+    assert [s.status.value for s in scores] == ["OK"] * 10 and failed == 0
+
+
+def test_version_and_train_help_name_the_sections_and_the_reference():
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert run_verity("--version").stdout.strip() == f"verity {version}"
+    help_text = run_verity("train", "--help").stdout
+    for section in ("model", "data", "rollout", "algorithm", "optim", "train", "rewards", "eval", "log"):
+        assert f"\n  {section} " in help_text
+    assert "'Config reference' section of README.md" in help_text

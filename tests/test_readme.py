@@ -19,3 +19,19 @@ def test_readme_opens_with_two_setup_commands():
 
 def test_ci_runs_the_readme_test_command():
     assert setup_commands()[1] in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_extra_the_dependencies_ask_for_is_provided():
+    """pip warns when a package lacks an extra asked of it (spelled as the package spells it: the
+    pip of a fresh machine does not normalize the name), and installs without it."""
+    import tomllib
+    from importlib.metadata import metadata
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for spec in project["dependencies"]:
+        req = Requirement(spec)
+        provided = set(metadata(req.name).get_all("Provides-Extra") or [])
+        for extra in req.extras:
+            assert extra in provided, f"{req.name} provides no extra {extra!r}: it offers {sorted(provided)}"

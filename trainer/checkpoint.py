@@ -2,7 +2,7 @@
 transformers user), the optimizer state sharded with torch.distributed.checkpoint (each process
 writes its part), and the scheduler, RNG states and data position.
 
-Layout: ``<output_dir>/checkpoints/step-000010/{model/, optimizer/, trainer_state.pt}``, written
+Layout: ``<run>/checkpoints/step-000010/{model/, optimizer/, trainer_state.pt}``, written
 to a temporary folder and renamed, so a crash (or a kill during the write) never leaves a half
 checkpoint that ``--resume`` would pick.
 """
@@ -33,9 +33,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state(state["numpy"])
 
 
-def new_checkpoint_dir(output_dir: Path) -> Path:
+def new_checkpoint_dir(run: Path) -> Path:
     """A temporary folder beside the checkpoints, where one is written before it is published."""
-    root = output_dir / "checkpoints"
+    root = run / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
 
@@ -65,38 +65,33 @@ def load_optimizer(module: torch.nn.Module, optimizer: torch.optim.Optimizer, ch
     set_optimizer_state_dict(module, optimizer, optim_state_dict=state["optimizer"])
 
 
-def publish_checkpoint(tmp: Path, output_dir: Path, step: int, model, tokenizer, state: dict[str, Any], keep: int, weights: dict[str, torch.Tensor] | None = None) -> Path:
+def publish_checkpoint(tmp: Path, run: Path, step: int, model, tokenizer, state: dict[str, Any], keep: int, weights: dict[str, torch.Tensor] | None = None) -> Path:
     """Complete ``tmp`` (the optimizer already in it) with the model (``weights`` when given,
     else its own) and tokenizer as a Hugging Face folder, ``state`` (scheduler, data position...)
     and the RNG states; rename it into place as ``step``'s checkpoint; keep the newest ``keep``.
     The main process calls it."""
-    final = output_dir / "checkpoints" / f"step-{step:06d}"
+    final = run / "checkpoints" / f"step-{step:06d}"
     model.save_pretrained(tmp / "model", state_dict=weights)
     tokenizer.save_pretrained(tmp / "model")
     torch.save({"step": step, "rng": rng_state(), **state}, tmp / "trainer_state.pt")
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)
-    for old in checkpoints(output_dir)[:-keep]:
+    for old in checkpoints(run)[:-keep]:
         shutil.rmtree(old)
     return final
 
 
-def checkpoints(output_dir: Path) -> list[Path]:
-    """Complete checkpoints, oldest first."""
-    root = output_dir / "checkpoints"
-    found = [p for p in root.iterdir() if _STEP_DIR.match(p.name) and (p / "trainer_state.pt").is_file()] if root.is_dir() else []
+def checkpoints(run: Path) -> list[Path]:
+    """The run's complete checkpoints, oldest first."""
+    root = run / "checkpoints"
+    found = [p for p in root.iterdir() if _STEP_DIR.match(p.name) and is_checkpoint(p)] if root.is_dir() else []
     return sorted(found, key=lambda p: int(_STEP_DIR.match(p.name).group(1)))
 
 
-def resolve_checkpoint(path_or_run: Path) -> Path:
-    """A checkpoint dir as is, or the newest checkpoint of a run dir."""
-    if (path_or_run / "trainer_state.pt").is_file():
-        return path_or_run
-    found = checkpoints(path_or_run)
-    if not found:
-        raise FileNotFoundError(f"no checkpoint in {path_or_run}: expected {path_or_run}/checkpoints/step-N/ (train with train.checkpoint_every>0)")
-    return found[-1]
+def is_checkpoint(path: Path) -> bool:
+    """Whether ``path`` is a complete checkpoint folder."""
+    return (path / "trainer_state.pt").is_file()
 
 
 def load_trainer_state(checkpoint: Path) -> dict[str, Any]:

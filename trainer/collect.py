@@ -33,6 +33,16 @@ def sample_seed(seed: int, step: int, round_: int, prompt_id: str, index: int) -
     return int.from_bytes(digest, "little") >> 2  # 62 bits: any engine's seed type holds it
 
 
+def rollout_record(step: int, group: int, index: int, sample: Sample, rollout: Rollout, score: Score) -> dict:
+    """One sample's entry in the rollout log; ``advantage`` (the mean over the response's tokens)
+    is filled in when the step computes it, and stays None for a sample it does not train on."""
+    prompt = sample.prompt if isinstance(sample.prompt, str) else [m.model_dump() for m in sample.prompt]
+    return {
+        "step": step + 1, "group": group, "index": index, "id": sample.id, "prompt": prompt, "response": sample.response,
+        "reward": score.reward, "status": score.status.value, "detail": score.detail, "tokens": len(rollout.response_ids), "finished": rollout.finished, "advantage": None,
+    }  # fmt: skip
+
+
 class Collector:
     """Turns prompts into scored experience. Every count and time goes into the step's ``stats``.
 
@@ -45,6 +55,11 @@ class Collector:
         self.cfg, self.tokenizer, self.engine, self.score, self.sampler, self.needs, self.ref_model = cfg, tokenizer, engine, score, sampler, needs, ref_model
         self.world = world or World()
         self._prompt_cache: dict[str, list[int]] = {}
+        self.records: list[dict] = []  # the rollout log's entries of this process's samples since begin_step
+
+    def begin_step(self) -> None:
+        """Start the step's rollout log afresh."""
+        self.records = []
 
     def sampling_params(self) -> SamplingParams:
         """Sampling for training: an algorithm that samples from its own support (RLPT's rollout
@@ -59,23 +74,23 @@ class Collector:
         ``group_offset``: the global group id of ``prompts[0]``."""
         alg = self.cfg.algorithm
         mine = self.world.share(len(prompts))
-        rollouts, scores, groups = self._generate_and_score(prompts[mine.start : mine.stop], stats, group_offset + mine.start, step=step, round_=0)
+        rollouts, scores, groups, records = self._generate_and_score(prompts[mine.start : mine.stop], stats, group_offset + mine.start, step=step, round_=0)
         if alg.dapo.dynamic_sampling:
-            rollouts, scores, groups = self._dynamic_sampling(rollouts, scores, groups, len(prompts), stats, step)
+            rollouts, scores, groups, records = self._dynamic_sampling(rollouts, scores, groups, records, len(prompts), stats, step)
         if not rollouts:
             return None
         lengths = torch.tensor([len(ro.response_ids) for ro in rollouts])  # [batch]
         rewards = torch.tensor([s.reward for s in scores], dtype=torch.float32)  # [batch]
         shaping = overlong_penalty(lengths, self.cfg.rollout.max_new_tokens, alg.dapo.overlong_buffer, alg.dapo.overlong_penalty)  # [batch]
-        exp = Experience.build(rollouts, rewards + shaping, torch.tensor(groups), self.tokenizer.pad_token_id).to(self.world.device)
+        exp = Experience.build(rollouts, rewards + shaping, torch.tensor(groups), self.tokenizer.pad_token_id, records).to(self.world.device)
         if self.needs.support is not None:
             exp.support_ids = support_ids(exp, self.needs.support, self.ref_model, self.cfg.rollout.temperature, self.cfg.train.micro_batch_size)
         stats.add("reward/shaping", Mean(shaping.sum(), len(rollouts)))
         return exp
 
-    def _generate_and_score(self, prompts: list[Sample], stats: StepStats, group_offset: int, step: int, round_: int) -> tuple[list[Rollout], list[Score], list[int]]:
-        """Rollouts of ``prompts`` (group ids from ``group_offset``), their scores, and their group
-        ids, ERROR scores dropped and counted."""
+    def _generate_and_score(self, prompts: list[Sample], stats: StepStats, group_offset: int, step: int, round_: int) -> tuple[list[Rollout], list[Score], list[int], list[dict]]:
+        """Rollouts of ``prompts`` (group ids from ``group_offset``), their scores, their group ids
+        and their rollout-log entries, ERROR scores dropped and counted (their entries logged)."""
         r = self.cfg.rollout
         t = time.perf_counter()
         flat = [self.encode(p) for p in prompts for _ in range(r.group_size)]
@@ -98,6 +113,8 @@ class Collector:
             stats.add(f"scoring/{st.value.lower()}", Sum(counts[st]))
         stats.add("scoring/dropped_error", Sum(counts[Status.ERROR]))
         keep = [i for i, s in enumerate(scores) if s.status != Status.ERROR]
+        records = [rollout_record(step, group_offset + i // r.group_size, i % r.group_size, samples[i], ro, sc) for i, (ro, sc) in enumerate(zip(rollouts, scores))]
+        self.records += records
         # reward, accuracy and length of every scored sample, before dynamic sampling chooses
         n = len(keep)
         stats.add("reward/mean", Mean(sum(scores[i].reward for i in keep), n))
@@ -105,14 +122,14 @@ class Collector:
         stats.add("accuracy", Mean(sum(scores[i].status == Status.OK for i in keep), n))
         stats.add("response_length/mean", Mean(sum(len(rollouts[i].response_ids) for i in keep), n))
         stats.add("response_length/clipped_fraction", Mean(sum(not rollouts[i].finished for i in keep), n))
-        return [rollouts[i] for i in keep], [scores[i] for i in keep], [group_offset + i // r.group_size for i in keep]
+        return [rollouts[i] for i in keep], [scores[i] for i in keep], [group_offset + i // r.group_size for i in keep], [records[i] for i in keep]
 
     def _client_counters(self) -> dict[str, int]:
         """The gRPC client's retry and failure counts (none for an in-process scorer)."""
         counters = getattr(self.score, "counters", None)
         return counters() if counters else {}
 
-    def _dynamic_sampling(self, rollouts, scores, groups, wanted: int, stats: StepStats, step: int):
+    def _dynamic_sampling(self, rollouts, scores, groups, records, wanted: int, stats: StepStats, step: int):
         """DAPO: keep groups whose rewards differ; sample more prompts (at most max_sampling_rounds
         extra rounds) until ``wanted`` such groups are in hand over all processes; train on the
         first ``wanted`` of them (by global group id)."""
@@ -126,23 +143,24 @@ class Collector:
             return int(self.world.sum([len(set(groups))])[0])
 
         keep = informative(scores, groups)
-        rollouts, scores, groups = [rollouts[i] for i in keep], [scores[i] for i in keep], [groups[i] for i in keep]
+        rollouts, scores, groups, records = [rollouts[i] for i in keep], [scores[i] for i in keep], [groups[i] for i in keep], [records[i] for i in keep]
         rounds, next_group = 0, wanted  # the first round's groups are numbered 0 .. wanted - 1
         while (kept := kept_everywhere()) < wanted and rounds < alg.dapo.max_sampling_rounds:
             rounds += 1
             more = self.sampler.next_batch(wanted - kept)  # the same prompts on every process
             mine = self.world.share(len(more))
-            ro2, sc2, gr2 = self._generate_and_score(more[mine.start : mine.stop], stats, next_group + mine.start, step=step, round_=rounds)
+            ro2, sc2, gr2, rec2 = self._generate_and_score(more[mine.start : mine.stop], stats, next_group + mine.start, step=step, round_=rounds)
             next_group += len(more)
             keep = informative(sc2, gr2)
             rollouts += [ro2[i] for i in keep]
             scores += [sc2[i] for i in keep]
             groups += [gr2[i] for i in keep]
+            records += [rec2[i] for i in keep]
         chosen = set(sorted(g for part in self.world.gather(sorted(set(groups))) for g in part)[:wanted])
         rows = [i for i, g in enumerate(groups) if g in chosen]
         stats.add("dapo/sampling_rounds", First(rounds))
         stats.add("dapo/groups_kept", Sum(len(chosen & set(groups))))
-        return [rollouts[i] for i in rows], [scores[i] for i in rows], [groups[i] for i in rows]
+        return [rollouts[i] for i in rows], [scores[i] for i in rows], [groups[i] for i in rows], [records[i] for i in rows]
 
     def encode(self, sample: Sample) -> list[int]:
         if sample.id not in self._prompt_cache:

@@ -212,9 +212,9 @@ class TrainConfig(Section):
     skip_zero_advantage: bool = Field(True, description="Skip the forward/backward of sequences whose every loss term is exactly 0 (advantage 0, no KL, on-policy): the gradient is unchanged because the normalizer still counts them.")
     seed: int = Field(0, description="Seed of sampling, shuffling and initialization. Each response's sampling noise comes from (seed, step, prompt id, sample index), so the same seed gives the same responses whatever the batch or the number of processes.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the model, the optimizer state and every tensor of the step live: auto (this process's CUDA device when torch sees one, else the CPU), cpu, or cuda (an error when there is none).")
-    output_dir: str = Field("runs/quickstart", description="Run directory: metrics.jsonl, TensorBoard events, checkpoints, plots.")
+    output_dir: str = Field("runs/quickstart", description="The run's name folder. Each `verity train` writes a new run folder in it, <output_dir>/<YYYYmmdd-HHMMSS>/ (config.yaml, metrics.jsonl, rollouts.jsonl, tensorboard/, curves.png, train.log, checkpoints/), and points <output_dir>/latest at it; no run overwrites another. `--resume` continues the latest run; `verity eval --checkpoint <output_dir>` takes the latest run's newest checkpoint.")
     checkpoint_every: int = Field(5, ge=0, description="Save a checkpoint every N steps (0 = only at the end).")
-    keep_checkpoints: int = Field(2, ge=1, description="How many recent checkpoints to keep.")
+    keep_checkpoints: int = Field(2, ge=1, description="How many recent checkpoints of the run to keep (other runs' checkpoints are never touched).")
     threads: int = Field(0, ge=0, description="torch CPU threads (0 = torch's default).")
     parallel: Literal["ddp", "fsdp"] = Field("ddp", description="How several processes (torchrun) share the model. ddp: each holds the whole model, and one all-reduce a step sums the gradients. fsdp: FSDP2 shards parameters, gradients and AdamW's state over the processes (fully_shard per decoder layer and the root; bfloat16 compute with float32 reduction under model.dtype=bfloat16); the training forward then runs on full rows. One process: the plain model either way.")
     gradient_checkpointing: bool = Field(False, description="Recompute each decoder layer's activations in the backward pass instead of keeping them (less memory, about one more forward of compute); the training forward then runs on full rows instead of sharing each group's prompt pass.")
@@ -227,6 +227,7 @@ class RewardsConfig(Section):
     backoff_max_s: float = Field(5.0, gt=0, description="Longest wait between two retries, in seconds: the k-th waits uniform(0, min(backoff_max_s, 0.2 * 2^k)). retries x backoff_max_s bounds how long a restarting service is waited for.")
     max_in_flight: int = Field(8, ge=1, description="Concurrent Score calls per verifier.")
     batch_size: int = Field(256, ge=1, description="Samples per Score call.")
+    max_message_mb: int = Field(32, ge=1, description="Largest Score request in MiB (locally started services take it too): batches are split to stay under it, and a sample too large on its own is INVALID. A configured endpoint needs the same --max-message-mb.")
     local_workers: int | None = Field(None, ge=1, description="Worker processes of locally started services (default: cores).")
     sample_deadline_s: float = Field(1.0, gt=0, description="Per-sample checking deadline of locally started services.")
     tls_ca: str | None = Field(None, description="CA certificate (PEM path) of the configured endpoints: connect with TLS (local services stay plaintext on loopback).")
@@ -245,9 +246,15 @@ class RewardsConfig(Section):
 class EvalConfig(Section):
     before: bool = Field(True, description="Evaluate before training.")
     after: bool = Field(True, description="Evaluate after training.")
-    every: int = Field(0, ge=0, description="Also evaluate every N steps (0 = off).")
+    every: int = Field(2, ge=0, description="Also evaluate every N steps (0 = off), for a held-out curve with more than two points (time/eval in the metrics says what it costs).")
     max_new_tokens: int = Field(40, ge=1, description="Greedy decoding length cap.")
     batch_size: int = Field(64, ge=1, description="Sequences per generate call.")
+
+
+class LogConfig(Section):
+    rollouts_per_step: int | None = Field(None, ge=0, description="How many of each step's samples go to rollouts.jsonl in the run folder (prompt, response, reward, status, detail, advantage), in group order; None: every sample.")
+    show_rollouts_every: int = Field(5, ge=0, description="Show a table of a few of the step's rollouts on the terminal every N steps (0 = never); TensorBoard gets the same table as text every step.")
+    show_rollouts: int = Field(4, ge=1, description="Rollouts in that table: the best and the worst response of each group in turn.")
 
 
 class Config(Section):
@@ -259,6 +266,7 @@ class Config(Section):
     train: TrainConfig = Field(default_factory=TrainConfig, description="Loop, checkpoints, output.")
     rewards: RewardsConfig = Field(default_factory=RewardsConfig, description="Reward services over gRPC.")
     eval: EvalConfig = Field(default_factory=EvalConfig, description="Held-out evaluation.")
+    log: LogConfig = Field(default_factory=LogConfig, description="What the run shows and keeps of its rollouts.")
 
     @model_validator(mode="after")
     def _combinations(self) -> "Config":
@@ -288,6 +296,8 @@ def combination_problems(cfg: Config) -> list[str]:
             problems.append(f"{label} samples from its own top-{needs.sample_top_k} support: rollout.top_k={rollout.top_k} contradicts it; leave rollout.top_k at 0")
         if needs.sample_top_k and rollout.top_p < 1.0:
             problems.append(f"{label} restricts sampling to its support: set its own nucleus ({label}.top_p), not rollout.top_p")
+        if rollout.group_size < needs.min_group_size:
+            problems.append(f"{label} compares each response with the rest of its group: with rollout.group_size={rollout.group_size} every advantage is 0 and nothing trains; set rollout.group_size to {needs.min_group_size} or more (8 is usual)")
         if support is not None and support.source == "reference" and (needs.rollout_policy or needs.rollout_topk):
             problems.append(
                 f"{label} compares the trained policy with the rollout policy token by token, but {supplier} renormalizes the policy on the reference model's support, "
@@ -299,6 +309,12 @@ def combination_problems(cfg: Config) -> list[str]:
         problems.append("several passes (algorithm.updates_per_batch > 1) need the whole batch before the first update: set algorithm.dash.preemptive=true")
     if alg.dapo.overlong_buffer >= rollout.max_new_tokens:
         problems.append(f"algorithm.dapo.overlong_buffer={alg.dapo.overlong_buffer} must be below rollout.max_new_tokens={rollout.max_new_tokens}")
+    e = cfg.eval
+    if cfg.data.train and not cfg.data.test and (e.before or e.after or e.every):
+        problems.append(
+            f"data.train is a file but data.test is not: evaluation would measure the built-in {cfg.data.task} task instead of what is trained; "
+            "set data.test to held-out samples of the same task, or turn evaluation off (eval.before=false eval.after=false)"
+        )
     return problems
 
 

@@ -22,16 +22,17 @@ class Experience:
     topk_ids: torch.Tensor | None = None  # [batch, seq, K] int32 top-K ids of mu (-1 on padding)
     topk_logprobs: torch.Tensor | None = None  # [batch, seq, K] their log-probs under mu (0 on padding)
     support_ids: torch.Tensor | None = None  # [batch, seq, K_rlpt] int32 RLPT support P_t (-1 = no id)
+    records: list[dict] | None = None  # [batch] each row's entry of the rollout log (prompt, response, score...)
 
     @staticmethod
-    def build(rollouts: list[Rollout], rewards: torch.Tensor, group_ids: torch.Tensor, pad_id: int) -> Experience:
+    def build(rollouts: list[Rollout], rewards: torch.Tensor, group_ids: torch.Tensor, pad_id: int, records: list[dict] | None = None) -> Experience:
         tokens = TokenBatch.build([ro.prompt_ids for ro in rollouts], [ro.response_ids for ro in rollouts], pad_id)
         mask = tokens.response_mask()  # [batch, seq]
         width = tokens.max_response
         rollout_logp = torch.zeros(mask.shape)  # [batch, seq]
         for i, ro in enumerate(rollouts):
             rollout_logp[i, : len(ro.logprobs)] = torch.tensor(ro.logprobs)
-        exp = Experience(tokens, mask, rewards, group_ids, rollout_logp, torch.tensor([ro.finished for ro in rollouts]))
+        exp = Experience(tokens, mask, rewards, group_ids, rollout_logp, torch.tensor([ro.finished for ro in rollouts]), records=records)
         if rollouts and rollouts[0].topk_ids is not None:
             k = rollouts[0].topk_ids.shape[1]
             exp.topk_ids = torch.full((len(rollouts), width, k), -1, dtype=torch.int32)
@@ -43,7 +44,7 @@ class Experience:
 
     def to(self, device: torch.device) -> Experience:
         """The same experience with every tensor on ``device``."""
-        moved = {f.name: getattr(self, f.name).to(device) for f in fields(self) if getattr(self, f.name) is not None}
+        moved = {f.name: getattr(self, f.name).to(device) for f in fields(self) if isinstance(getattr(self, f.name), torch.Tensor)}
         return replace(self, **moved)
 
     def __len__(self) -> int:
@@ -57,6 +58,9 @@ class Experience:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "tokens" or value is None:
+                continue
+            if f.name == "records":
+                cut["records"] = [value[int(i)] for i in index]
                 continue
             value = value[index]
             cut[f.name] = value[:, :width] if value.dim() >= 2 else value

@@ -50,6 +50,7 @@ from trainer.logprobs import LogprobOutput, TokenBatch, response_logprobs
 from trainer.metrics import MetricsLogger, plot_metrics
 from trainer.model import autocast
 from trainer.parallel import parallel
+from trainer.rollout_log import RolloutLog, examples, in_group_order, rollout_markdown, rollout_table
 from trainer.rollout.base import RolloutEngine
 from trainer.world import World
 
@@ -94,6 +95,16 @@ def micro_batches(group_ids: torch.Tensor, lengths: torch.Tensor, rows: list[int
     return [torch.tensor(m) for m in micro]
 
 
+def note_advantages(records: list[dict] | None, rows: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor) -> None:
+    """Write each row's advantage, the mean over its response tokens, into its rollout-log entry.
+    ``rows``: [n] indices into ``records``; ``advantages``, ``mask``: [n, seq]."""
+    if records is None:
+        return
+    per_row = (advantages * mask).sum(-1) / mask.sum(-1).clamp(min=1)  # [n]
+    for i, value in zip(rows.tolist(), per_row.tolist()):
+        records[i]["advantage"] = round(value, 6)
+
+
 def tensor_mb(tensors) -> float:
     """MiB that these tensors hold in this process (a DTensor's local shard)."""
     local = (t.to_local() if isinstance(t, DTensor) else t for t in tensors)
@@ -101,15 +112,16 @@ def tensor_mb(tensors) -> float:
 
 
 class Trainer:
-    def __init__(self, cfg: Config, model, tokenizer, engine: RolloutEngine, score: Scorer, train: list[Sample], test: list[Sample], ref_model=None, console: Console | None = None, world: World | None = None):
-        """``model`` (and ``ref_model``) already on ``world.device``."""
+    def __init__(self, cfg: Config, model, tokenizer, engine: RolloutEngine, score: Scorer, train: list[Sample], test: list[Sample], ref_model=None, console: Console | None = None, world: World | None = None, run_dir: Path | None = None):
+        """``model`` (and ``ref_model``) already on ``world.device``; ``run_dir``: the folder this run
+        writes (default: ``train.output_dir`` itself; ``verity train`` gives a new one per run)."""
         self.cfg, self.model, self.tokenizer, self.engine, self.score = cfg, model, tokenizer, engine, score
         self.world = world or World(device=model.device)
         self.autocast = autocast(cfg.model.dtype, self.world.device) or contextlib.nullcontext
         self.test = test
         self.ref_model = ref_model
         self.console = console or Console(stderr=True)
-        self.output_dir = Path(cfg.train.output_dir)
+        self.run_dir = Path(run_dir or cfg.train.output_dir)
         self.sampler = EpochSampler(train, cfg.train.seed)
         self.parallel = parallel(model, self.world, cfg.train.parallel, cfg.model.dtype)  # before the optimizer: it may shard the parameters
         o, alg = cfg.optim, cfg.algorithm
@@ -141,13 +153,13 @@ class Trainer:
         """Every process writes its part of the optimizer state; the main process then writes the
         whole weights as a Hugging Face folder (gathered from the shards under fsdp) and the rest,
         and publishes the checkpoint; the others wait until it is complete."""
-        tmp = self.world.gather(new_checkpoint_dir(self.output_dir) if self.world.is_main else None)[0]
+        tmp = self.world.gather(new_checkpoint_dir(self.run_dir) if self.world.is_main else None)[0]
         save_optimizer(self.parallel.forward, self.optimizer, tmp)
         weights = {name: t.cpu() for name, t in self.parallel.weights()} if self.parallel.lockstep else None
         path = None
         if self.world.is_main:
             state = {"scheduler": self.scheduler.state_dict(), "data": self.sampler.state(), "config": self.cfg.model_dump(mode="json")}
-            path = publish_checkpoint(tmp, self.output_dir, self.step, self.model, self.tokenizer, state, self.cfg.train.keep_checkpoints, weights)
+            path = publish_checkpoint(tmp, self.run_dir, self.step, self.model, self.tokenizer, state, self.cfg.train.keep_checkpoints, weights)
         self.world.barrier()
         return path
 
@@ -156,8 +168,10 @@ class Trainer:
         """Train ``train.steps`` steps; only the main process logs, draws and shows progress."""
         cfg, main = self.cfg, self.world.is_main
         if main:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-        logger = MetricsLogger(self.output_dir, resume_step=self.step if self.resumed else None) if main else None
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        resume_step = self.step if self.resumed else None
+        logger = MetricsLogger(self.run_dir, resume_step) if main else None
+        rollout_log = RolloutLog(self.run_dir, cfg.log.rollouts_per_step, resume_step) if main else None
         result = FitResult()
         if cfg.eval.before and not self.resumed:
             result.before = self.evaluate()
@@ -177,6 +191,7 @@ class Trainer:
                     final_eval = {k: v for k, v in metrics.items() if k.startswith("eval/")} if last else None
                 if logger:
                     logger.log(self.step, metrics)
+                self._log_rollouts(rollout_log, logger)
                 if last or (cfg.train.checkpoint_every and self.step % cfg.train.checkpoint_every == 0):
                     self.save()
                 bar.update(task, completed=self.step, description=f"training (reward {metrics.get('reward/mean', float('nan')):.2f})")
@@ -184,8 +199,22 @@ class Trainer:
             result.after = final_eval if final_eval is not None else self.evaluate()
         if logger:
             logger.close()
-            result.plot = plot_metrics(self.output_dir / "metrics.jsonl", self.output_dir / "curves.png")
+            result.plot = plot_metrics(self.run_dir / "metrics.jsonl", self.run_dir / "curves.png")
         return result
+
+    def _log_rollouts(self, rollout_log: RolloutLog | None, logger: MetricsLogger | None) -> None:
+        """The step's rollouts from every process into the run's rollout log (main process), a few
+        of them to TensorBoard, and as a table on the terminal every ``log.show_rollouts_every``."""
+        parts = self.world.gather(self.collector.records)
+        if rollout_log is None or logger is None:
+            return
+        records = in_group_order(parts)
+        rollout_log.write(records)
+        shown = examples(records, self.cfg.log.show_rollouts)
+        logger.writer.add_text("rollouts", rollout_markdown(shown), self.step)
+        every = self.cfg.log.show_rollouts_every
+        if every and self.step % every == 0 and shown:
+            self.console.print(rollout_table(shown, self.step, len(records)))
 
     def print(self, text: str) -> None:
         """A line on the console, from the main process only."""
@@ -196,8 +225,10 @@ class Trainer:
         """Held-out metrics: each process evaluates its share of the held-out set, and the shares
         add up."""
         e, mine = self.cfg.eval, self.world.share(len(self.test))
+        t = time.perf_counter()
         with self.parallel.whole_model():
             stats = evaluate(self.engine, self.tokenizer, self.test[mine.start : mine.stop], self.score, e.max_new_tokens, self.cfg.data.chat_template)
+        stats.add("time/eval", Elapsed(time.perf_counter() - t))
         return self.world.reduce_stats(stats).values()
 
     # ---- one optimizer step ------------------------------------------------------------------
@@ -205,6 +236,7 @@ class Trainer:
         r, alg = self.cfg.rollout, self.cfg.algorithm
         t0 = time.perf_counter()
         stats = StepStats()
+        self.collector.begin_step()
         prompts = self.sampler.next_batch(r.prompts_per_step)  # the same on every process; each takes its share
         per_part = len(prompts) if alg.dash.preemptive else max(1, self.cfg.train.micro_batch_size // r.group_size) * self.world.world_size
         acc = GradientAccumulator(self.model.parameters())
@@ -279,6 +311,10 @@ class Trainer:
         exact_skip = cfg.train.skip_zero_advantage and not self.needs.trains_zero_advantage and alg.updates_per_batch == 1
         zero = self._provably_zero(exp, advantages) if exact_skip else torch.zeros(len(exp), dtype=torch.bool, device=exp.rewards.device)
         rows = (keep & ~zero).nonzero().squeeze(1).tolist()
+        if advantages is not None:
+            note_advantages(exp.records, torch.arange(len(exp)), advantages.advantages, exp.mask)
+        else:
+            note_advantages(exp.records, zero.nonzero().squeeze(1), torch.zeros_like(exp.mask[zero]), exp.mask[zero])
         return Plan(exp, micro_batches(exp.group_ids, exp.tokens.response_len, rows, cfg.train.micro_batch_size, whole_groups=self.needs.whole_groups), counts, advantages, skipped=int((keep & zero).sum()), filtered=int((~keep).sum()))
 
     def _provably_zero(self, exp: Experience, advantages: AdvantageOutput | None) -> torch.Tensor:
@@ -326,6 +362,7 @@ class Trainer:
             policy = PolicyStats(logp=old.logp, sum_pi2=old.sum_pi2, rollout_logp=sub.rollout_logp)
             plan.micro_adv[j] = self.estimator(AdvantageInputs(rewards=sub.rewards, group_ids=sub.group_ids, mask=sub.mask, eps=self.cfg.algorithm.adv_eps, policy=policy), self.estimator_params)
             stats.update(plan.micro_adv[j].metrics)
+            note_advantages(sub.records, torch.arange(len(sub)), plan.micro_adv[j].advantages, sub.mask)
         return plan.micro_adv[j].advantages
 
     def backward_pass(self, plan: Plan | None, acc: GradientAccumulator, stats: StepStats, first: bool) -> float:

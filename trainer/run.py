@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import random
 from contextlib import ExitStack
 from pathlib import Path
@@ -17,16 +16,19 @@ from rewards.builtin import BUILTIN_VERIFIERS
 from rewards.telecom.datasets import load_oran_bench, load_teleqna
 from serving.client import ClientOptions
 from serving.local import LocalServices
-from trainer.checkpoint import checkpoints, resolve_checkpoint
+from trainer.check import missing_files
+from trainer.checkpoint import checkpoints, is_checkpoint
 from trainer.config import Config, ConfigError, load_config
 from trainer.data.arithmetic import arithmetic_splits
 from trainer.data.loaders import load_samples
 from trainer.data.telecom import telecom_splits
 from trainer.evaluate import evaluate
+from trainer.logs import quiet_third_parties
 from trainer.loop import Trainer
 from trainer.model import autocast, load_model, load_tokenizer, needs_conversion, resolve_model_path
 from trainer.rollout.base import RolloutEngine
 from trainer.rollout.hf import HFEngine
+from trainer.runs import RunError, new_run_dir, point_latest, resolve_checkpoint, run_to_resume
 from trainer.scoring import RemoteScorer
 from trainer.world import World, resolve_device
 
@@ -57,11 +59,11 @@ def reward_services(cfg: Config, samples: list[Sample], stack: ExitStack, world:
     if unknown:
         raise ConfigError(f"the data names verifier(s) {', '.join(unknown)} with no endpoint: set rewards.endpoints.{unknown[0]}=HOST:PORT")
     r = cfg.rewards
-    options = ClientOptions(deadline_s=r.deadline_s, retries=r.retries, backoff_max_s=r.backoff_max_s, max_in_flight=r.max_in_flight, batch_size=r.batch_size, tls_ca=r.tls_ca, tls_cert=r.tls_cert, tls_key=r.tls_key)
+    options = ClientOptions(deadline_s=r.deadline_s, retries=r.retries, backoff_max_s=r.backoff_max_s, max_in_flight=r.max_in_flight, batch_size=r.batch_size, max_message_bytes=r.max_message_mb * 2**20, tls_ca=r.tls_ca, tls_cert=r.tls_cert, tls_key=r.tls_key)
     if missing:
         if r.tls_ca:
             raise ConfigError(f"rewards.tls_ca is set but verifier(s) {', '.join(sorted(missing))} have no endpoint: local services are plaintext, so give every verifier an endpoint")
-        started = stack.enter_context(LocalServices(missing, workers=r.local_workers, deadline_s=r.sample_deadline_s)) if world.is_local_main else None
+        started = stack.enter_context(LocalServices(missing, workers=r.local_workers, deadline_s=r.sample_deadline_s, max_message_mb=r.max_message_mb)) if world.is_local_main else None
         endpoints.update(world.gather(started)[world.rank - world.local_rank])  # the machine's first process's
     scorer = RemoteScorer(endpoints, options)
     stack.callback(scorer.close)
@@ -94,8 +96,10 @@ def seed_everything(seed: int, threads: int) -> None:
 
 def train_main(config_path: str | None, overrides: list[str], resume: str | None = None) -> int:
     """``verity train``, in one process or in each of torchrun's; only the main process prints."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     cfg = load_config(config_path, overrides)
+    problems = missing_files(cfg)
+    if problems:
+        raise ConfigError("; ".join(problems))
     seed_everything(cfg.train.seed, cfg.train.threads)
     world = World.start(cfg.train.device)
     try:
@@ -104,19 +108,46 @@ def train_main(config_path: str | None, overrides: list[str], resume: str | None
         world.close()
 
 
+def choose_run(cfg: Config, world: World, resume: str | None) -> tuple[Path, Path | None, str]:
+    """The run folder this job writes, the checkpoint it resumes from (if any), and a line saying
+    which: the main process decides (a new run folder, or the run ``--resume`` names), the others
+    take its answer."""
+    decision: tuple[Path, Path | None, str] | str | None = None
+    if world.is_main:
+        try:
+            decision = _decide_run(Path(cfg.train.output_dir), resume)
+        except RunError as e:
+            decision = str(e)
+    decision = world.gather(decision)[0]
+    if isinstance(decision, str):
+        raise RunError(decision)
+    return decision
+
+
+def _decide_run(name_dir: Path, resume: str | None) -> tuple[Path, Path | None, str]:
+    run = run_to_resume(resume, name_dir) if resume else None
+    if run is None:
+        run = new_run_dir(name_dir)
+        first = " (no earlier run of this name to resume)" if resume == "auto" else ""
+        return run, None, f"run folder {run}{first}"
+    point_latest(run)
+    given = Path(resume) if resume != "auto" else None
+    checkpoint = given if given is not None and is_checkpoint(given) else (checkpoints(run) or [None])[-1]
+    if checkpoint is None:  # what a restarted torchrun job meets before its first checkpoint
+        return run, None, f"no checkpoint in {run} yet: starting it from the beginning"
+    return run, checkpoint, f"resuming {run} from {checkpoint}"
+
+
 def _train(cfg: Config, world: World, resume: str | None) -> int:
     console = Console(stderr=True, quiet=not world.is_main)
-    out = Path(cfg.train.output_dir)
-    checkpoint = None
-    if resume == "auto" and not checkpoints(out):  # what a restarted torchrun job meets before its first checkpoint
-        console.print(f"no checkpoint in {out} yet: starting from the beginning")
-    elif resume:
-        checkpoint = resolve_checkpoint(out if resume == "auto" else Path(resume))
-        console.print(f"resuming from {checkpoint}")
-    train, test = load_data(cfg)
+    run, checkpoint, said = choose_run(cfg, world, resume)
+    console.print(said)
     if world.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+        quiet_third_parties(run / "train.log")
+        (run / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    else:
+        quiet_third_parties(None)
+    train, test = load_data(cfg)
     if world.distributed:
         console.print(f"{world.world_size} processes on {world.device.type}, {cfg.rollout.prompts_per_step} prompts a step shared among them")
     model_path = str(checkpoint / "model") if checkpoint else cfg.model.path
@@ -129,7 +160,7 @@ def _train(cfg: Config, world: World, resume: str | None) -> int:
     ref_model = load_model(cfg.model.path, world.device).eval().requires_grad_(False) if needs_reference_model(cfg) else None
     with ExitStack() as stack:
         scorer = reward_services(cfg, train + test, stack, world)
-        trainer = Trainer(cfg, model, tokenizer, make_engine(cfg, model, tokenizer, model_path, cfg.rollout.batch_size), scorer, train, test, ref_model=ref_model, console=console, world=world)
+        trainer = Trainer(cfg, model, tokenizer, make_engine(cfg, model, tokenizer, model_path, cfg.rollout.batch_size), scorer, train, test, ref_model=ref_model, console=console, world=world, run_dir=run)
         if checkpoint:
             trainer.restore(checkpoint)
         result = trainer.fit()
@@ -139,7 +170,7 @@ def _train(cfg: Config, world: World, resume: str | None) -> int:
         console.print(f"held-out accuracy: {before['eval/accuracy']:.1%} before -> {after['eval/accuracy']:.1%} after {cfg.train.steps} steps (seed {cfg.train.seed})")
     elif after:
         console.print(f"held-out accuracy after {cfg.train.steps} steps: {after['eval/accuracy']:.1%}")
-    console.print(f"metrics: {out / 'metrics.jsonl'}  tensorboard: {out / 'tensorboard'}  plot: {result.plot}")
+    console.print(f"run: {run}  (metrics.jsonl, rollouts.jsonl, tensorboard/, {result.plot.name if result.plot else 'curves.png'}, train.log)")
     return 0
 
 
@@ -148,6 +179,7 @@ def eval_main(checkpoint: str, data: str, overrides: list[str]) -> int:
     cfg = load_config(None, overrides)
     ckpt = resolve_checkpoint(Path(checkpoint))
     samples = load_samples(data, cfg.data.verl_verifier)
+    quiet_third_parties(None)
     tokenizer = load_tokenizer(str(ckpt / "model"))
     model = load_model(str(ckpt / "model"), resolve_device(cfg.train.device))
     with ExitStack() as stack:

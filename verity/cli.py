@@ -42,25 +42,35 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from contract.files import DataFileError
     from rewards.router import parse_endpoints
-    from rewards.score_file import score_file
+    from rewards.score_file import EXIT_USAGE, OutputError, exit_code, score_file, summary_table
     from serving.client import ClientOptions
 
     try:
         endpoints = parse_endpoints(args.endpoint) if args.endpoint else None
-        options = ClientOptions(tls_ca=args.tls_ca, tls_cert=args.tls_cert, tls_key=args.tls_key)
-        counts = score_file(Path(args.input), Path(args.output), endpoints, options, workers=args.workers, deadline_s=args.deadline_s, show_progress=sys.stderr.isatty())
-    except (DataFileError, ValueError) as e:
+        options = ClientOptions(tls_ca=args.tls_ca, tls_cert=args.tls_cert, tls_key=args.tls_key, max_message_bytes=args.max_message_mb * 2**20)
+        counts = score_file(Path(args.input), Path(args.output), endpoints, options, workers=args.workers, deadline_s=args.deadline_s, show_progress=sys.stderr.isatty(), fmt=args.format)
+    except (DataFileError, OutputError, ValueError) as e:
         print(f"verity score: {e}", file=sys.stderr)
-        return 2
-    summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-    print(f"scored {sum(counts.values())} samples into {args.output}: {summary}", file=sys.stderr)
-    return 0
+        return EXIT_USAGE
+    Console(stderr=True).print(summary_table(counts, Path(args.output)))
+    return exit_code(counts)
+
+
+SCORE_EXIT_CODES = """exit codes:
+  0  every row scored (OK, WRONG or TIMEOUT)
+  1  some rows INVALID (malformed input: each one's detail says what to fix), none ERROR
+  2  nothing scored: a bad argument, an unreadable input, an unwritable output
+  3  some rows ERROR (infrastructure: a service unreachable or failing): score them again"""
 
 
 def _train(args: argparse.Namespace) -> int:
+    from contract.files import DataFileError
     from trainer.config import ConfigError, load_config
+    from trainer.runs import RunError
 
     config, overrides = args.config, list(args.overrides)
     if config and "=" in config and not Path(config).exists():  # `verity train key=value ...` without a file
@@ -74,7 +84,7 @@ def _train(args: argparse.Namespace) -> int:
         from trainer.run import train_main
 
         return train_main(config, overrides, resume=args.resume)
-    except ConfigError as e:
+    except (ConfigError, RunError, DataFileError) as e:
         print(f"verity train: {e}", file=sys.stderr)
         return 2
 
@@ -88,19 +98,50 @@ def _health(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from contract.files import DataFileError
+    from trainer.config import ConfigError
     from trainer.run import eval_main
+    from trainer.runs import RunError
 
-    return eval_main(args.checkpoint, args.data, args.overrides)
+    try:
+        return eval_main(args.checkpoint, args.data, args.overrides)
+    except (ConfigError, RunError, DataFileError) as e:
+        print(f"verity eval: {e}", file=sys.stderr)
+        return 2
+
+
+class _TrainHelp(argparse.Action):
+    """``verity train --help``: the usage, then the config's sections (read from the config model
+    only when asked, so other commands do not import the trainer)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from trainer.config import Config
+
+        sections = "\n".join(f"  {name:<10} {field.description}" for name, field in Config.model_fields.items())
+        parser.epilog = (
+            f"config sections (set any key as section.key=value, e.g. train.steps=20):\n{sections}\n\n"
+            "Every key with its default and meaning: the 'Config reference' section of README.md.\n"
+            "verity train --check [CONFIG] [overrides] prints the config resolved, without loading a model."
+        )
+        parser.print_help()
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from verity import __version__
+
     parser = argparse.ArgumentParser(prog="verity", description="RL from verifiable rewards: trainer and gRPC reward services.")
+    parser.add_argument("--version", action="version", version=f"verity {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    train = sub.add_parser("train", help="train a policy; with no CONFIG, the built-in quickstart")
+    train = sub.add_parser("train", help="train a policy; with no CONFIG, the built-in quickstart", add_help=False, formatter_class=argparse.RawDescriptionHelpFormatter)
+    train.add_argument("-h", "--help", action=_TrainHelp, help="show this help, the config's sections, and where every key is described")
     train.add_argument("config", nargs="?", help="YAML config (default: the built-in quickstart)")
     train.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. train.steps=4")
-    train.add_argument("--resume", nargs="?", const="auto", default=None, help="resume from the newest checkpoint in the run's output dir (none yet: start from the beginning, as a restarted torchrun job must), or from DIR")
+    train.add_argument("--resume", nargs="?", const="auto", default=None, help="continue the latest run of train.output_dir from its newest checkpoint (no checkpoint yet: start it from the beginning, as a restarted torchrun job must), or continue the run folder or checkpoint DIR")
     train.add_argument("--check", action="store_true", help="validate the config, print it resolved with the registered algorithms (docs/algorithms.md), and exit without loading a model")
     train.set_defaults(func=_train)
 
@@ -125,12 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-client-ca", help="CA (PEM) that client certificates must chain to: mTLS")
     serve.set_defaults(func=_serve)
 
-    score = sub.add_parser("score", help="score a JSONL file of samples with responses")
-    score.add_argument("--input", required=True, help="samples.jsonl in the sample schema (docs/schema.md), each with a 'response'")
-    score.add_argument("--output", required=True, help="scores.jsonl: one line per input line, same order")
+    score = sub.add_parser("score", help="score a file of samples with responses (JSONL, JSON array or Parquet)", epilog=SCORE_EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    score.add_argument("--input", required=True, help="samples in the sample schema (docs/schema.md), each with a 'response': JSON lines, a JSON array or Parquet (verl-style Parquet is mapped); fields beyond the schema are copied to the output")
+    score.add_argument("--output", required=True, help="one JSON line per input row, same order: the row's fields beyond the schema, then id, reward, status, detail, components (checked before any scoring)")
+    score.add_argument("--format", choices=["jsonl", "json", "parquet"], help="how to read --input (default: by its content and extension)")
     score.add_argument("--endpoint", action="append", default=[], metavar="NAME=HOST:PORT", help="use a running service (repeat for replicas); default: start local ones")
     score.add_argument("--workers", type=int, default=None, help="worker processes of locally started services")
     score.add_argument("--deadline-s", type=float, default=1.0, help="per-sample deadline of locally started services")
+    score.add_argument("--max-message-mb", type=int, default=32, help="largest request in MiB (locally started services take it too); a row larger on its own is INVALID, and batches are split to stay under it")
     score.add_argument("--tls-ca", help="CA (PEM) of the services' certificates: connect with TLS")
     score.add_argument("--tls-cert", help="client certificate (PEM), for services that require mTLS")
     score.add_argument("--tls-key", help="client private key (PEM)")
@@ -143,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     health.set_defaults(func=_health)
 
     ev = sub.add_parser("eval", help="evaluate a checkpoint on a held-out JSONL/Parquet file")
-    ev.add_argument("--checkpoint", required=True, help="a checkpoint dir (or a run dir: its newest checkpoint)")
+    ev.add_argument("--checkpoint", required=True, help="a checkpoint folder, a run folder (its newest checkpoint), or a run name's folder such as runs/quickstart (its latest run's newest checkpoint)")
     ev.add_argument("--data", required=True, help="test.jsonl or .parquet")
     ev.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. eval.max_new_tokens=64")
     ev.set_defaults(func=_eval)

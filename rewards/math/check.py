@@ -17,6 +17,7 @@ from functools import lru_cache
 from math_verify import LatexExtractionConfig, parse, verify
 
 from rewards.math.extract import extract_final_answer
+from rewards.math.repeating import repeating_to_fractions
 
 logging.getLogger("math_verify").setLevel(logging.ERROR)  # it warns that its own timeout is off: ours is on
 
@@ -44,12 +45,12 @@ def _parse_latex(text: str):
 
 @lru_cache(maxsize=4096)
 def _parse_reference(reference: str):
-    return _parse_latex(reference)
+    return _parse_latex(repeating_to_fractions(reference))
 
 
 def check_one(response: str, reference: str) -> tuple[str, float, str]:
     """(status, reward, detail) for one response; no deadline of its own."""
-    extraction = extract_final_answer(response)
+    extraction = extract_final_answer(repeating_to_fractions(response))
     if extraction is None:
         return "WRONG", 0.0, "no final answer found (looked for \\boxed{}, ####, 'the answer is', $...$, a final number)"
     answer = extraction.answer

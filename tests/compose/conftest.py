@@ -87,7 +87,7 @@ class Stack:
         return self.compose("run", "--rm", "-T", "--no-deps", "trainer", *command, input=input, files=files).stdout
 
     def metrics(self, run_name: str) -> list[dict]:
-        text = self.run_in_trainer("cat", f"/runs/{run_name}/metrics.jsonl")
+        text = self.run_in_trainer("cat", f"/runs/{run_name}/latest/metrics.jsonl")
         return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 

@@ -27,7 +27,7 @@ def verity_train(processes: int, out: Path, *overrides: str, flags: tuple[str, .
 
 
 def records(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in (out / "latest" / "metrics.jsonl").read_text().splitlines()]
 
 
 def test_two_processes_sample_and_score_the_first_step_as_one(tmp_path):
@@ -42,7 +42,7 @@ def test_two_processes_sample_and_score_the_first_step_as_one(tmp_path):
         assert r1[1][key] == r2[1][key], key
     assert r2[1]["scoring/ok"] + r2[1]["scoring/wrong"] == 12 and r2[1]["scoring/dropped_error"] == 0
     assert abs(r1[1]["grad_norm"] - r2[1]["grad_norm"]) <= 1e-4 * r1[1]["grad_norm"]  # float32 sums in another order
-    assert (two / "checkpoints" / "step-000002" / "model" / "model.safetensors").is_file() and (two / "curves.png").is_file()
+    assert (two / "latest" / "checkpoints" / "step-000002" / "model" / "model.safetensors").is_file() and (two / "latest" / "curves.png").is_file()
 
 
 def worker_pids(local_rank: int) -> list[int]:
@@ -74,20 +74,20 @@ def test_a_killed_process_is_restarted_and_resumes_to_the_same_parameters(tmp_pa
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "--max-restarts", "1", "-m", "verity.cli", "train", *TINY, *common, f"train.output_dir={killed}", "--resume"]
     job = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
     deadline = time.monotonic() + 600
-    while not (killed / "checkpoints" / "step-000001").is_dir() and time.monotonic() < deadline and job.poll() is None:
+    while not (killed / "latest" / "checkpoints" / "step-000001").is_dir() and time.monotonic() < deadline and job.poll() is None:
         time.sleep(0.2)
     victims = worker_pids(local_rank=1)
     assert victims, "no second process to kill"
     for pid in victims:
         os.kill(pid, signal.SIGKILL)  # mid-step 2: its checkpoint is not written yet
-    assert not (killed / "checkpoints" / "step-000002").exists()
+    assert not (killed / "latest" / "checkpoints" / "step-000002").exists()
     output, _ = job.communicate(timeout=900)
     assert job.returncode == 0, output[-6000:]
     assert "resuming from" in output and output.count("no checkpoint in") == 1  # the first start began fresh; the restart resumed
-    a = load_model(str(straight / "checkpoints" / "step-000003" / "model")).state_dict()
-    b = load_model(str(killed / "checkpoints" / "step-000003" / "model")).state_dict()
+    a = load_model(str(straight / "latest" / "checkpoints" / "step-000003" / "model")).state_dict()
+    b = load_model(str(killed / "latest" / "checkpoints" / "step-000003" / "model")).state_dict()
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6  # float32 rounding of the resumed backward
-    records = [json.loads(line) for line in (killed / "metrics.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (killed / "latest" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2, 3]
 
 
@@ -111,7 +111,7 @@ def test_two_machines_train_a_step(tmp_path):
     ]
     outputs = [agent.communicate(timeout=900)[0] for agent in agents]
     assert all(agent.returncode == 0 for agent in agents), "\n".join(o[-4000:] for o in outputs)
-    (record,) = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    (record,) = [json.loads(line) for line in (out / "latest" / "metrics.jsonl").read_text().splitlines()]
     assert record["scoring/ok"] + record["scoring/wrong"] == 12 and record["eval/samples"] == 6
 
 
@@ -127,11 +127,11 @@ def test_fsdp_trains_checkpoints_and_resumes_under_another_process_count(tmp_pat
     for processes, out, extra in ((1, one, []), (2, sharded, ["train.parallel=fsdp"])):
         result = verity_train(processes, out, *common, *extra, "train.steps=1")
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
-    assert len(list((sharded / "checkpoints" / "step-000001" / "optimizer").glob("*.distcp"))) == 2  # each process wrote its shard
+    assert len(list((sharded / "latest" / "checkpoints" / "step-000001" / "optimizer").glob("*.distcp"))) == 2  # each process wrote its shard
     (r1,), (r2,) = records(one), records(sharded)
     assert r1["grad_norm"] > 0 and r1["reward/mean"] == r2["reward/mean"] and r1["tokens/generated"] == r2["tokens/generated"]
-    a = load_model(str(one / "checkpoints" / "step-000001" / "model")).state_dict()
-    b = load_model(str(sharded / "checkpoints" / "step-000001" / "model")).state_dict()
+    a = load_model(str(one / "latest" / "checkpoints" / "step-000001" / "model")).state_dict()
+    b = load_model(str(sharded / "latest" / "checkpoints" / "step-000001" / "model")).state_dict()
     start = load_model("smollm2-135m-instruct").state_dict()
     assert abs(r1["grad_norm"] - r2["grad_norm"]) <= 1e-3 * r1["grad_norm"]
     step_one = torch.cat([(a[k] - start[k]).flatten() for k in start])
@@ -140,5 +140,5 @@ def test_fsdp_trains_checkpoints_and_resumes_under_another_process_count(tmp_pat
     assert step_one.norm() > 0 and (step_one - step_two).norm() <= 0.05 * step_one.norm()
     result = verity_train(1, sharded, *common, "train.steps=2", flags=("--resume",))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
-    assert "resuming from" in result.stderr and (sharded / "checkpoints" / "step-000002").is_dir()
+    assert "resuming from" in result.stderr and (sharded / "latest" / "checkpoints" / "step-000002").is_dir()
     assert [r["step"] for r in records(sharded)] == [1, 2]

@@ -57,7 +57,7 @@ def test_each_algorithm_trains_end_to_end_through_grpc(name, tmp_path):
     """-k rlpt / otb / dppo / dash select the matching runs (the combined one has all four)."""
     out = tmp_path / name
     assert train_main(str(CONFIGS / f"{name}.yaml"), [*SHORT, f"train.output_dir={out}"]) == 0
-    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (out / "latest" / "metrics.jsonl").read_text().splitlines()]
     trained = [r for r in records if r.get("train/sequences_trained", 0) > 0]
     assert trained, f"{name}: no step had a group with a learning signal"
     for key in EXPECTED[name] + ALWAYS:

@@ -32,7 +32,7 @@ TINY = [
 
 
 def metrics(run_dir):
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in (run_dir / "latest" / "metrics.jsonl").read_text().splitlines()]
 
 
 def test_two_steps_through_real_grpc(tmp_path, capsys):
@@ -46,15 +46,27 @@ def test_two_steps_through_real_grpc(tmp_path, capsys):
         assert r["tokens/generated"] > 0 and r["time/generate"] > 0
         assert r["train/sequences_trained"] + r["train/sequences_skipped"] == 8
     assert "eval/accuracy" in records[0] and "eval/accuracy" in records[-1]
-    assert (out / "checkpoints" / "step-000002" / "model" / "model.safetensors").is_file()
-    assert (out / "curves.png").stat().st_size > 10_000
-    assert any((out / "tensorboard").iterdir())
+    assert (out / "latest" / "checkpoints" / "step-000002" / "model" / "model.safetensors").is_file()
+    assert (out / "latest" / "curves.png").stat().st_size > 10_000
+    assert any((out / "latest" / "tensorboard").iterdir())
 
     data = tmp_path / "test.jsonl"
     data.write_text("".join(s.model_dump_json() + "\n" for s in arithmetic_splits(test_size=4)[1]))
     assert eval_main(str(out), str(data), ["eval.max_new_tokens=12", "rewards.local_workers=1"]) == 0
     out_text = capsys.readouterr().err.replace("\n", "")  # rich wraps long lines
     assert "checkpoints/step-000002: accuracy" in out_text and "on 4 samples" in out_text
+
+    # a second run of the same name writes its own folder: the first is left as it was
+    first = (out / "latest").resolve()
+    first_metrics = (first / "metrics.jsonl").read_text()
+    assert train_main(None, [*TINY, "train.steps=1", "eval.before=false", "eval.after=false", f"train.output_dir={out}"]) == 0
+    second = (out / "latest").resolve()
+    assert second != first and sorted(p.name for p in out.iterdir()) == sorted([first.name, second.name, "latest"])
+    assert (first / "metrics.jsonl").read_text() == first_metrics and (first / "checkpoints" / "step-000002").is_dir()
+    assert [r["step"] for r in metrics(out)] == [1]
+    capsys.readouterr()
+    assert eval_main(str(out), str(data), ["eval.max_new_tokens=12", "rewards.local_workers=1"]) == 0
+    assert f"{second.name}/checkpoints/step-000001: accuracy" in capsys.readouterr().err.replace("\n", "")
 
 
 def test_telecom_config_trains_through_the_telecom_grader(tmp_path):
@@ -87,8 +99,8 @@ def test_resume_continues_exactly(tmp_path):
     train_main(None, [*common, "train.steps=2", f"train.output_dir={straight}"])
     train_main(None, [*common, "train.steps=1", f"train.output_dir={split}"])
     train_main(None, [*common, "train.steps=2", f"train.output_dir={split}"], resume="auto")
-    a = load_model(str(straight / "checkpoints" / "step-000002" / "model")).state_dict()
-    b = load_model(str(split / "checkpoints" / "step-000002" / "model")).state_dict()
+    a = load_model(str(straight / "latest" / "checkpoints" / "step-000002" / "model")).state_dict()
+    b = load_model(str(split / "latest" / "checkpoints" / "step-000002" / "model")).state_dict()
     # Equal up to a few float32 roundings (the shared-prompt backward is not bitwise reproducible
     # between a fresh and a continuing process; up to 1.1e-7 seen): an optimizer restored with the
     # wrong step count alone would move weights by about 2.6e-6 here (a quarter of lr = 1e-5).

@@ -23,7 +23,7 @@ def train(out: Path, *overrides: str, flags: tuple[str, ...] = ()) -> list[dict]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run([sys.executable, "-m", "verity.cli", "train", *SHORT, *overrides, f"train.output_dir={out}", *flags], capture_output=True, text=True, timeout=1800, env=env, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-6000:]
-    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in (out / "latest" / "metrics.jsonl").read_text().splitlines()]
 
 
 def test_bf16_training_on_cuda_with_the_hf_engine_keeps_float32_master_weights(tmp_path):
@@ -31,7 +31,7 @@ def test_bf16_training_on_cuda_with_the_hf_engine_keeps_float32_master_weights(t
 
     records = train(tmp_path / "hf", "train.steps=2")
     assert all(r["grad_norm"] > 0 and r["tokens/generated"] > 0 for r in records if r["step"] > 0)
-    weights = load_file(str(tmp_path / "hf" / "checkpoints" / "step-000002" / "model" / "model.safetensors"))
+    weights = load_file(str(tmp_path / "hf" / "latest" / "checkpoints" / "step-000002" / "model" / "model.safetensors"))
     assert {t.dtype for t in weights.values()} == {torch.float32}
 
 
@@ -50,6 +50,6 @@ def test_checkpoint_and_resume_on_cuda(tmp_path):
     train(tmp_path / "straight", *common, "train.steps=2")
     train(tmp_path / "split", *common, "train.steps=1")
     train(tmp_path / "split", *common, "train.steps=2", flags=("--resume",))
-    a = load_file(str(tmp_path / "straight" / "checkpoints" / "step-000002" / "model" / "model.safetensors"))
-    b = load_file(str(tmp_path / "split" / "checkpoints" / "step-000002" / "model" / "model.safetensors"))
+    a = load_file(str(tmp_path / "straight" / "latest" / "checkpoints" / "step-000002" / "model" / "model.safetensors"))
+    b = load_file(str(tmp_path / "split" / "latest" / "checkpoints" / "step-000002" / "model" / "model.safetensors"))
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-4  # bf16 compute, float32 weights

@@ -139,7 +139,7 @@ def test_otb_samples_it_calls_zero_before_the_forward_have_exactly_zero_advantag
 
 
 def test_otb_declares_its_needs():
-    assert ADV_ESTIMATORS["otb"].needs(OTBParams()) == Needs(policy_stats=True, whole_groups=True)
+    assert ADV_ESTIMATORS["otb"].needs(OTBParams()) == Needs(policy_stats=True, whole_groups=True, min_group_size=2)
     assert ADV_ESTIMATORS["otb"].needs(OTBParams(rollout_is=True)).rollout_policy
 
 

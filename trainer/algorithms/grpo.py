@@ -13,24 +13,26 @@ import torch
 
 from trainer.algorithms.groups import group_stats, normalized_outcome_advantage
 from trainer.algorithms.registry import register_adv_est
-from trainer.algorithms.types import AdvantageInputs, AdvantageOutput
+from trainer.algorithms.types import AdvantageInputs, AdvantageOutput, Needs
+
+GROUP_RELATIVE = Needs(min_group_size=2)  # each response is compared with the rest of its group
 
 
-@register_adv_est("grpo")
+@register_adv_est("grpo", needs=GROUP_RELATIVE)
 def grpo_advantages(inp: AdvantageInputs) -> AdvantageOutput:
     """GRPO: A_i = (R_i - mean_j R_j) / (std_j R_j + eps), eps = algorithm.adv_eps."""
     adv = normalized_outcome_advantage(inp.rewards, inp.group_ids, inp.eps)  # [batch]
     return AdvantageOutput(adv[:, None] * inp.mask)  # [batch, seq]
 
 
-@register_adv_est("dr_grpo")
+@register_adv_est("dr_grpo", needs=GROUP_RELATIVE)
 def dr_grpo_advantages(inp: AdvantageInputs) -> AdvantageOutput:
     """Dr.GRPO: A_i = R_i - mean_j R_j (no std division)."""
     mean, _, _ = group_stats(inp.rewards, inp.group_ids)  # [batch]
     return AdvantageOutput((inp.rewards - mean)[:, None] * inp.mask)  # [batch, seq]
 
 
-@register_adv_est("rloo")
+@register_adv_est("rloo", needs=GROUP_RELATIVE)
 def rloo_advantages(inp: AdvantageInputs) -> AdvantageOutput:
     """RLOO: A_i = R_i - mean_{j != i} R_j (leave-one-out baseline)."""
     mean, _, n = group_stats(inp.rewards, inp.group_ids)  # [batch] each

@@ -43,7 +43,7 @@ class OTBParams(Params):
 def otb_needs(params: OTBParams) -> Needs:
     """pi_old(y) and sum pi^2 from the forward that yields the old log-probs, whole groups per
     micro-batch (the baseline is a per-position statistic of the group), and mu for rollout_is."""
-    return Needs(policy_stats=True, whole_groups=True, rollout_policy=params.rollout_is)
+    return Needs(policy_stats=True, whole_groups=True, rollout_policy=params.rollout_is, min_group_size=2)
 
 
 def logit_gradient_proxy(logp: torch.Tensor, sum_pi2: torch.Tensor) -> torch.Tensor:

@@ -75,6 +75,9 @@ class Needs:
     sample_top_p: float = 1.0
     #: the loss aggregation the algorithm is defined with (None: any of AGG_MODES).
     loss_agg: str | None = None
+    #: the fewest responses per prompt with which it learns anything (2 for an estimator that
+    #: compares each response with the rest of its group: alone, every advantage is 0).
+    min_group_size: int = 1
 
     @property
     def recorded_topk(self) -> int:
@@ -99,6 +102,7 @@ class Needs:
             sample_top_k=one("top-k sampling", self.sample_top_k or None, other.sample_top_k or None) or 0,
             sample_top_p=one("nucleus sampling", self.sample_top_p if self.sample_top_p < 1 else None, other.sample_top_p if other.sample_top_p < 1 else None) or 1.0,
             loss_agg=one("loss aggregations", self.loss_agg, other.loss_agg),
+            min_group_size=max(self.min_group_size, other.min_group_size),
         )
 
 

@@ -1,0 +1,88 @@
+"""Run directories: every ``verity train`` writes a folder of its own, so no run overwrites another.
+
+Layout, for ``train.output_dir: runs/quickstart`` (the run's name)::
+
+    runs/quickstart/
+      20261129-163502/        one run: config.yaml, metrics.jsonl, rollouts.jsonl, tensorboard/,
+                              curves.png, train.log, checkpoints/step-000010/
+      20261129-171020/        the next run of the same name
+      latest -> 20261129-171020
+
+``--resume`` continues the run ``latest`` points at (in its own folder); ``--resume DIR`` continues
+the run DIR, or the run a checkpoint DIR belongs to. Every path a user gives (a name, a run, a
+checkpoint) resolves to a checkpoint through :func:`resolve_checkpoint`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from trainer.checkpoint import checkpoints, is_checkpoint
+
+LATEST = "latest"
+
+
+class RunError(ValueError):
+    """A run or checkpoint path that does not hold what is asked of it; the message says what to give."""
+
+
+def new_run_dir(name_dir: Path, now: float | None = None) -> Path:
+    """A new, empty run folder ``name_dir/<YYYYmmdd-HHMMSS>`` (``-2``, ``-3``... when that second is
+    taken), and ``name_dir/latest`` pointed at it."""
+    name_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    for n in range(1, 1000):
+        run = name_dir / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            run.mkdir()
+        except FileExistsError:
+            continue
+        point_latest(run)
+        return run
+    raise RunError(f"{name_dir}: 999 runs started in the same second")
+
+
+def point_latest(run: Path) -> None:
+    """Point ``<name>/latest`` at ``run`` (a relative link, replaced atomically)."""
+    link = run.parent / LATEST
+    tmp = run.parent / f".{LATEST}-{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(run.name, target_is_directory=True)
+    os.replace(tmp, link)
+
+
+def latest_run(name_dir: Path) -> Path | None:
+    """The run ``name_dir/latest`` points at, if any."""
+    link = name_dir / LATEST
+    return link.resolve() if link.is_dir() else None
+
+
+def run_to_resume(given: str, name_dir: Path) -> Path | None:
+    """The run folder that ``--resume`` continues: ``given`` is "auto" (the latest run of
+    ``name_dir``; None when it has none yet) or a path (a run folder, or one of its checkpoints)."""
+    if given == "auto":
+        return latest_run(name_dir)
+    path = Path(given)
+    if is_checkpoint(path):
+        return path.resolve().parent.parent  # <run>/checkpoints/step-N
+    if (path / "checkpoints").is_dir() or (path / "config.yaml").is_file():
+        return path.resolve()
+    if latest_run(path) is not None:
+        return latest_run(path)
+    raise RunError(f"--resume {given}: not a run folder or checkpoint (expected {given}/checkpoints/step-N/ or {given}/latest): give a run folder, e.g. {name_dir}/{LATEST}")
+
+
+def resolve_checkpoint(path: Path) -> Path:
+    """A checkpoint folder as is; the newest checkpoint of a run folder; the newest checkpoint of a
+    name's latest run. Anything else is a RunError naming what was expected."""
+    if is_checkpoint(path):
+        return path
+    if not path.exists():
+        raise RunError(f"{path}: no such checkpoint or run folder: give a run folder (e.g. runs/quickstart) or one of its checkpoints/step-N")
+    run = path if (path / "checkpoints").is_dir() or not (path / LATEST).exists() else latest_run(path)
+    found = checkpoints(run) if run is not None else []
+    if not found:
+        raise RunError(f"{path}: no checkpoint in {run or path} yet (a run writes one every train.checkpoint_every steps and at its end): give a run folder that finished a step, or a checkpoints/step-N folder")
+    return found[-1]
