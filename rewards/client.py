@@ -15,7 +15,6 @@ from contract.v1 import verifier_pb2_grpc as pb_grpc
 from contract.wire import sample_to_pb, score_from_pb
 from serving.client import ClientOptions, Replicas, RpcFailed
 
-
 ENVELOPE_BYTES = 64 * 1024  # what a request holds besides its samples, with room to spare
 
 

@@ -246,7 +246,7 @@ class RewardsConfig(Section):
 class EvalConfig(Section):
     before: bool = Field(True, description="Evaluate before training.")
     after: bool = Field(True, description="Evaluate after training.")
-    every: int = Field(2, ge=0, description="Also evaluate every N steps (0 = off), for a held-out curve with more than two points (time/eval in the metrics says what it costs).")
+    every: int = Field(3, ge=0, description="Also evaluate every N steps (0 = off), for a held-out curve with more than two points (time/eval in the metrics says what it costs).")
     max_new_tokens: int = Field(40, ge=1, description="Greedy decoding length cap.")
     batch_size: int = Field(64, ge=1, description="Sequences per generate call.")
 

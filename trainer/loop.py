@@ -50,8 +50,8 @@ from trainer.logprobs import LogprobOutput, TokenBatch, response_logprobs
 from trainer.metrics import MetricsLogger, plot_metrics
 from trainer.model import autocast
 from trainer.parallel import parallel
-from trainer.rollout_log import RolloutLog, examples, in_group_order, rollout_markdown, rollout_table
 from trainer.rollout.base import RolloutEngine
+from trainer.rollout_log import RolloutLog, examples, in_group_order, rollout_markdown, rollout_table
 from trainer.world import World
 
 

@@ -130,9 +130,13 @@ def _decide_run(name_dir: Path, resume: str | None) -> tuple[Path, Path | None, 
         run = new_run_dir(name_dir)
         first = " (no earlier run of this name to resume)" if resume == "auto" else ""
         return run, None, f"run folder {run}{first}"
-    point_latest(run)
     given = Path(resume) if resume != "auto" else None
-    checkpoint = given if given is not None and is_checkpoint(given) else (checkpoints(run) or [None])[-1]
+    newest = (checkpoints(run) or [None])[-1]
+    if given is not None and is_checkpoint(given) and given.resolve() != newest.resolve():  # a branch: the later checkpoints stay as they are
+        branch = new_run_dir(name_dir)
+        return branch, given, f"resuming from {given} in a new run folder {branch} ({run} has later checkpoints, left as they are)"
+    point_latest(run)
+    checkpoint = newest
     if checkpoint is None:  # what a restarted torchrun job meets before its first checkpoint
         return run, None, f"no checkpoint in {run} yet: starting it from the beginning"
     return run, checkpoint, f"resuming {run} from {checkpoint}"

@@ -121,11 +121,7 @@ class _TrainHelp(argparse.Action):
         from trainer.config import Config
 
         sections = "\n".join(f"  {name:<10} {field.description}" for name, field in Config.model_fields.items())
-        parser.epilog = (
-            f"config sections (set any key as section.key=value, e.g. train.steps=20):\n{sections}\n\n"
-            "Every key with its default and meaning: the 'Config reference' section of README.md.\n"
-            "verity train --check [CONFIG] [overrides] prints the config resolved, without loading a model."
-        )
+        parser.epilog = f"config sections (set any key as section.key=value, e.g. train.steps=20):\n{sections}\n\nEvery key with its default and meaning: the 'Config reference' section of README.md.\nverity train --check [CONFIG] [overrides] prints the config resolved, without loading a model."
         parser.print_help()
         parser.exit()
 

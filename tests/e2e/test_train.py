@@ -49,6 +49,16 @@ def test_two_steps_through_real_grpc(tmp_path, capsys):
     assert (out / "latest" / "checkpoints" / "step-000002" / "model" / "model.safetensors").is_file()
     assert (out / "latest" / "curves.png").stat().st_size > 10_000
     assert any((out / "latest" / "tensorboard").iterdir())
+    rollouts = [json.loads(line) for line in (out / "latest" / "rollouts.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["group"], r["index"]) for r in rollouts] == [(s, g, i) for s in (1, 2) for g in (0, 1) for i in range(4)]
+    for r in rollouts:
+        assert r["response"] and r["status"] in ("OK", "WRONG") and r["reward"] in (0.0, 1.0) and r["detail"]
+    for step in (1, 2):
+        for g in (0, 1):
+            group = [r for r in rollouts if (r["step"], r["group"]) == (step, g)]
+            rewards, advantages = torch.tensor([r["reward"] for r in group], dtype=torch.float64), torch.tensor([r["advantage"] for r in group], dtype=torch.float64)
+            expected = (rewards - rewards.mean()) / (rewards.std() + 1e-6) if rewards.std() > 0 else torch.zeros(4, dtype=torch.float64)
+            assert torch.allclose(advantages, expected, atol=1e-5)  # GRPO's, recomputed here
 
     data = tmp_path / "test.jsonl"
     data.write_text("".join(s.model_dump_json() + "\n" for s in arithmetic_splits(test_size=4)[1]))

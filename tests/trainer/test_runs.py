@@ -63,3 +63,17 @@ def test_resume_continues_the_latest_run_or_the_one_given(tmp_path):
     assert run_to_resume(str(older), name) == older.resolve()
     assert run_to_resume(str(ckpt), name) == older.resolve()
     assert run_to_resume(str(name), name) == newer.resolve()
+
+
+def test_resuming_an_older_checkpoint_branches_into_a_new_run(tmp_path):
+    from trainer.run import _decide_run
+
+    name = tmp_path / "quickstart"
+    run = new_run_dir(name, now=1_800_000_000)
+    older, newer = checkpoint(run, 5), checkpoint(run, 10)
+    assert _decide_run(name, "auto")[:2] == (run.resolve(), newer.resolve())  # the newest, in the same folder
+    branch, resumed, said = _decide_run(name, str(older))
+    assert branch != run.resolve() and resumed == older and "left as they are" in said
+    assert latest_run(name) == branch.resolve() and newer.is_dir()
+    fresh, none, said = _decide_run(tmp_path / "other", "auto")
+    assert none is None and fresh.parent == tmp_path / "other" and "no earlier run" in said
