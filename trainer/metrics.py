@@ -3,8 +3,10 @@ TensorBoard, and drawn in the end-of-run PNG."""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -97,13 +99,29 @@ def _time_panel(ax, records: list[dict]) -> None:
     ax.set_title("time per step by phase")
 
 
-def _lines_panel(ax, records: list[dict], keys: list[tuple[str, str]], title: str, log: bool) -> None:
+def _lines_panel(ax, records: list[dict], *, keys: list[tuple[str, str]], title: str, log: bool) -> None:
     for key, label in keys:
         steps, values = series(records, key)
         ax.plot(steps, values, "-o", markersize=3, label=label)
     if log:
         ax.set_yscale("symlog", linthresh=1e-4)
     ax.set_title(title)
+
+
+def choose_panels(records: list[dict]) -> list[tuple[str, Callable]]:
+    """The panels worth drawing for these records, by title, each with its drawing function:
+    reward and accuracy (always: a reward stuck at 0 is worth seeing), and the others only where
+    some series has a value other than 0."""
+    panels: list[tuple[str, Callable]] = [("reward and accuracy", _accuracy_panel)]
+    if informative(records, [("response_length/mean", ""), ("eval/mean_length", "")]):
+        panels.append(("response length", _length_panel))
+    if informative(records, [("time/step", "")]):
+        panels.append(("time per step by phase", _time_panel))
+    for keys, name, log in ((DIAGNOSTIC_FRACTIONS, "diagnostics (fractions)", False), (DIAGNOSTIC_MAGNITUDES, "diagnostics (magnitudes)", True)):
+        shown = informative(records, keys)
+        if shown:
+            panels.append((name, functools.partial(_lines_panel, keys=shown, title=name, log=log)))
+    return panels
 
 
 def plot_metrics(metrics_path: Path, out_png: Path, title: str = "") -> Path:
@@ -116,13 +134,7 @@ def plot_metrics(metrics_path: Path, out_png: Path, title: str = "") -> Path:
     import matplotlib.pyplot as plt
 
     records = read_metrics(metrics_path)
-    panels = [_accuracy_panel, _length_panel]
-    if any("time/step" in r for r in records):
-        panels.append(_time_panel)
-    for keys, name, log in ((DIAGNOSTIC_FRACTIONS, "diagnostics (fractions)", False), (DIAGNOSTIC_MAGNITUDES, "diagnostics (magnitudes)", True)):
-        shown = informative(records, keys)
-        if shown:
-            panels.append(lambda ax, records, shown=shown, name=name, log=log: _lines_panel(ax, records, shown, name, log))
+    panels = [draw for _, draw in choose_panels(records)]
     cols = min(3, len(panels))
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5.6 * cols, 4.6 * rows), squeeze=False)

@@ -49,6 +49,12 @@ def test_two_steps_through_real_grpc(tmp_path, capsys):
     assert (out / "latest" / "checkpoints" / "step-000002" / "model" / "model.safetensors").is_file()
     assert (out / "latest" / "curves.png").stat().st_size > 10_000
     assert any((out / "latest" / "tensorboard").iterdir())
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "latest" / "tensorboard"), size_guidance={"tensors": 0})
+    events.Reload()
+    shown = [e.tensor_proto.string_val[0].decode() for e in events.Tensors("rollouts/text_summary")]
+    assert len(shown) == 2 and all(text.startswith("| prompt | response | reward | status | advantage |") for text in shown)
     rollouts = [json.loads(line) for line in (out / "latest" / "rollouts.jsonl").read_text().splitlines()]
     assert [(r["step"], r["group"], r["index"]) for r in rollouts] == [(s, g, i) for s in (1, 2) for g in (0, 1) for i in range(4)]
     for r in rollouts:
