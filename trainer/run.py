@@ -139,7 +139,7 @@ def _decide_run(name_dir: Path, resume: str | None) -> tuple[Path, Path | None, 
     checkpoint = newest
     if checkpoint is None:  # what a restarted torchrun job meets before its first checkpoint
         return run, None, f"no checkpoint in {run} yet: starting it from the beginning"
-    return run, checkpoint, f"resuming {run} from {checkpoint}"
+    return run, checkpoint, f"resuming from {checkpoint}"
 
 
 def _train(cfg: Config, world: World, resume: str | None) -> int:

@@ -41,11 +41,15 @@ def finish(stack: Stack, service: str, timeout_s: float = 900) -> tuple[int, str
 
 
 def score_in_stack(stack: Stack, samples: list[dict], endpoints: list[str], files: tuple[str, ...] = ()) -> dict[str, dict]:
-    """`verity score` in a one-off trainer container against the stack's services: id -> score."""
+    """`verity score` in a one-off trainer container against the stack's services: id -> score;
+    its exit code is checked against the statuses (3 with an ERROR, else 1 with an INVALID, else 0)."""
     args = " ".join(f"--endpoint {e}" for e in endpoints)
-    script = f"cat > /tmp/in.jsonl && verity score --input /tmp/in.jsonl --output /tmp/out.jsonl {args} >&2 && cat /tmp/out.jsonl"
+    script = f"cat > /tmp/in.jsonl; verity score --input /tmp/in.jsonl --output /tmp/out.jsonl {args} >&2; code=$?; cat /tmp/out.jsonl; printf '{{\"exit\": %d}}\\n' $code"
     out = stack.run_in_trainer("sh", "-c", script, input="".join(json.dumps(s) + "\n" for s in samples), files=files)
-    return {s["id"]: s for s in map(json.loads, out.splitlines())}
+    *rows, (exit_line) = map(json.loads, out.splitlines())
+    statuses = {r["status"] for r in rows}
+    assert exit_line["exit"] == (3 if "ERROR" in statuses else 1 if "INVALID" in statuses else 0), out
+    return {r["id"]: r for r in rows}
 
 
 def test_training_rides_out_a_verifier_stopped_mid_run(stack: Stack):

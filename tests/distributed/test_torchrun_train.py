@@ -83,7 +83,7 @@ def test_a_killed_process_is_restarted_and_resumes_to_the_same_parameters(tmp_pa
     assert not (killed / "latest" / "checkpoints" / "step-000002").exists()
     output, _ = job.communicate(timeout=900)
     assert job.returncode == 0, output[-6000:]
-    assert "resuming from" in output and output.count("no checkpoint in") == 1  # the first start began fresh; the restart resumed
+    assert "resuming from" in output and output.count("no earlier run of this name to resume") == 1  # the first start began a run; the restart resumed it
     a = load_model(str(straight / "latest" / "checkpoints" / "step-000003" / "model")).state_dict()
     b = load_model(str(killed / "latest" / "checkpoints" / "step-000003" / "model")).state_dict()
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6  # float32 rounding of the resumed backward
