@@ -48,13 +48,20 @@ class TelecomTaskConfig(Section):
     mcq_share: float = Field(0.5, ge=0, le=1, description="Share of the numeric questions asked as multiple choice, with the values of typical mistakes as distractors.")
 
 
+class CodeTaskConfig(Section):
+    test_size: int = Field(32, ge=1, description="Held-out problems; no problem is in both splits.")
+    tests_per_problem: int = Field(5, ge=1, description="stdin/stdout cases per problem, computed by the family's reference implementation.")
+    seed: int = Field(0, description="Seed of the problems' parameters, their tests and the split.")
+
+
 class DataConfig(Section):
     train: str | None = Field(None, description="Training samples in `format`. None: the built-in task's train split.")
     test: str | None = Field(None, description="Held-out samples for evaluation, in `format`. None: the built-in task's test split.")
     format: Literal["samples", "teleqna", "oran-bench"] = Field("samples", description="Format of the train/test files: `samples` (JSONL or Parquet in the sample schema of docs/schema.md; verl-style Parquet is mapped), `teleqna` (TeleQnA's JSON) or `oran-bench` (ORAN-Bench-13K's JSON lines); the last two become mcq samples for the telecom grader.")
-    task: Literal["arithmetic", "telecom"] = Field("arithmetic", description="The built-in task used where train/test is None: `arithmetic` (a + b, math verifier) or `telecom` (generated radio-engineering questions, telecom grader).")
+    task: Literal["arithmetic", "telecom", "code"] = Field("arithmetic", description="The built-in task used where train/test is None: `arithmetic` (a + b, math verifier), `telecom` (generated radio-engineering questions, telecom grader) or `code` (small stdin/stdout Python programs in four families, code verifier and sandbox).")
     arithmetic: ArithmeticConfig = Field(default_factory=ArithmeticConfig, description="The built-in task: 'What is a + b?' with a boxed answer, checked by the math verifier.")
     telecom: TelecomTaskConfig = Field(default_factory=TelecomTaskConfig, description="The built-in telecom task: dB conversions, path loss, noise, Shannon capacity, link budgets, 5G NR numerology and resource blocks, frequency ranges; answers computed exactly.")
+    code: CodeTaskConfig = Field(default_factory=CodeTaskConfig, description="The built-in code task: print the sum of the integers each multiplied by k, reverse a word, n-th Fibonacci... with tests computed by reference implementations.")
     verl_verifier: str = Field("math", description="Verifier assigned to rows of a verl-style Parquet file (which has no `verifier` column).")
     chat_template: bool = Field(True, description="Render prompts with the tokenizer's chat template (plain-text prompts become one user message).")
     max_prompt_tokens: int = Field(512, ge=1, description="Longer prompts are reported and skipped.")

@@ -22,17 +22,22 @@ def quiet_third_parties(log_file: Path | None) -> None:
     """Route every log record and Python warning to ``log_file`` (when given) and only verity's own
     warnings and errors to the terminal; turn off transformers' and huggingface_hub's progress bars."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
+    for handler in [h for h in root.handlers if getattr(h, "verity", False)]:  # an earlier run's in this process
         root.removeHandler(handler)
+        handler.close()
     root.setLevel(logging.INFO)
     terminal = logging.StreamHandler()
     terminal.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     terminal.addFilter(_OwnOrSevere())
-    root.addHandler(terminal)
+    handlers = [terminal]
     if log_file is not None:
         to_file = logging.FileHandler(log_file, encoding="utf-8")
         to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(to_file)
+        handlers.append(to_file)
+    for handler in handlers:
+        handler.verity = True
+        root.addHandler(handler)
+    logging.captureWarnings(False)  # installed afresh: something may have reset warnings.showwarning since
     logging.captureWarnings(True)
     warnings.simplefilter("default")  # each distinct warning once per place, into the log
     try:

@@ -20,6 +20,7 @@ from trainer.check import missing_files
 from trainer.checkpoint import checkpoints, is_checkpoint
 from trainer.config import Config, ConfigError, load_config
 from trainer.data.arithmetic import arithmetic_splits
+from trainer.data.code import code_splits
 from trainer.data.loaders import load_samples
 from trainer.data.telecom import telecom_splits
 from trainer.evaluate import evaluate
@@ -40,6 +41,9 @@ def load_data(cfg: Config) -> tuple[list[Sample], list[Sample]]:
         if d.task == "telecom":
             t = d.telecom
             builtin_train, builtin_test = telecom_splits(t.train_size, t.test_size, t.seed, t.topics, t.mcq_share)
+        elif d.task == "code":
+            c = d.code
+            builtin_train, builtin_test = code_splits(c.test_size, c.tests_per_problem, c.seed)
         else:
             a = d.arithmetic
             builtin_train, builtin_test = arithmetic_splits(a.low, a.high, a.test_size, a.seed)

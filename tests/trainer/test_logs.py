@@ -23,11 +23,9 @@ def test_third_party_warnings_go_to_the_log_file_only(tmp_path, capfd):
         terminal = capfd.readouterr().err
         written = log.read_text()
     finally:
-        for handler in list(root.handlers):
+        for handler in [h for h in root.handlers if h not in before[0]]:
             root.removeHandler(handler)
             handler.close()
-        for handler in before[0]:
-            root.addHandler(handler)
         root.setLevel(before[1])
         logging.captureWarnings(False)
     assert "skipped a bad row" in terminal and "connection refused" in terminal
