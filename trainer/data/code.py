@@ -20,7 +20,9 @@ from contract.schema import ChatMessage, Sample
 PROMPT = (
     "Write a Python program that reads from standard input and prints to standard output.\n\n"
     "{task}\n\nInput: {input}\nOutput: {output}\n\nExample input:\n{example_in}\nExample output:\n{example_out}\n\n"
-    "Read the input with input(), never write the example into the program, and print the answer. "
+    "The program must read the input with input() and work for every input, not only the example. "
+    "For instance, a program that prints the product of two integers given on one line is:\n"
+    "```python\na, b = map(int, input().split())\nprint(a * b)\n```\n"
     "Answer with one ```python code block holding the whole program."
 )
 
