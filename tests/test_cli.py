@@ -176,12 +176,14 @@ def test_train_check_exits_2_with_the_reason(overrides, message):
         (["train", "data.train=/no/such/train.jsonl", "data.test=/no/such/test.jsonl"], "verity train: data.train: /no/such/train.jsonl does not exist: give the path of an existing file"),
         (["train", "model.path=README.md"], "verity train: model.path: README.md is not a folder: give a local Hugging Face model folder"),
         (["train", "--resume", "/no/such/run"], "verity train: --resume /no/such/run: not a run folder or checkpoint"),
+        (["train", "train.output_dir=README.md/runs"], "verity train: train.output_dir: cannot create README.md/runs (Not a directory): choose a folder you can write"),
         (["eval", "--checkpoint", "/no/such/run", "--data", "README.md"], "verity eval: /no/such/run: no such checkpoint or run folder"),
         (["eval", "--checkpoint", "docs", "--data", "README.md"], "verity eval: docs: no checkpoint in docs yet"),
     ],
 )
 def test_user_mistakes_get_one_line_and_exit_2(args, message, tmp_path):
-    result = run_verity(*args, f"train.output_dir={tmp_path / 'run'}" if args[0] == "train" else "eval.max_new_tokens=4", timeout=120)
+    first = [f"train.output_dir={tmp_path / 'run'}"] if args[0] == "train" else []  # a case's own output_dir comes later and wins
+    result = run_verity(args[0], *first, *args[1:], timeout=120)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines() == [result.stderr.strip()] and message in result.stderr
     assert not (tmp_path / "run").exists()  # nothing started

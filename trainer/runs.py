@@ -31,7 +31,10 @@ class RunError(ValueError):
 def new_run_dir(name_dir: Path, now: float | None = None) -> Path:
     """A new, empty run folder ``name_dir/<YYYYmmdd-HHMMSS>`` (``-2``, ``-3``... when that second is
     taken), and ``name_dir/latest`` pointed at it."""
-    name_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        name_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunError(f"train.output_dir: cannot create {name_dir} ({e.strerror}): choose a folder you can write") from None
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     for n in range(1, 1000):
         run = name_dir / (stamp if n == 1 else f"{stamp}-{n}")
