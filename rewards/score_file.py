@@ -18,6 +18,7 @@ from rich.table import Table
 from contract.files import DataFileError, read_rows
 from contract.schema import Sample, SampleError, Score, Status, extra_fields, parse_sample
 from rewards.builtin import BUILTIN_VERIFIERS
+from rewards.code.datasets import ROW_FORMATS, DatasetRowError
 from rewards.router import Router
 from serving.client import ClientOptions
 from serving.local import LocalServices
@@ -42,10 +43,18 @@ def check_output(path: Path) -> None:
 
 def load_for_scoring(path: Path, fmt: str | None = None) -> tuple[list[Sample | Score], list[dict]]:
     """Each row becomes a Sample, or an INVALID score that says what is wrong with it; beside
-    each, the row's fields beyond the schema (copied to the output as they are)."""
+    each, the row's fields beyond the schema (copied to the output as they are). ``fmt``: a file
+    encoding (jsonl, json, parquet; default: what the file holds) or a dataset's own row format
+    (``ROW_FORMATS``: its rows mapped into the schema first)."""
     items: list[Sample | Score] = []
     extras: list[dict] = []
-    for line in read_rows(path, fmt):
+    mapper = ROW_FORMATS.get(fmt or "")
+    for index, line in enumerate(read_rows(path, None if mapper else fmt)):
+        if mapper is not None and isinstance(line.row, dict):
+            try:
+                line = replace(line, row=mapper(line.row, index))
+            except DatasetRowError as e:
+                line = replace(line, error=f"{line.where}: {e}")
         row = line.row if isinstance(line.row, dict) else {}
         extras.append(extra_fields(row))
         ident = row["id"] if isinstance(row.get("id"), str) else line.where

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from contract.schema import Sample
 from rewards.builtin import BUILTIN_VERIFIERS
+from rewards.code.datasets import ROW_FORMATS
 from rewards.telecom.datasets import load_oran_bench, load_teleqna
 from serving.client import ClientOptions
 from serving.local import LocalServices
@@ -47,7 +48,9 @@ def load_data(cfg: Config) -> tuple[list[Sample], list[Sample]]:
         else:
             a = d.arithmetic
             builtin_train, builtin_test = arithmetic_splits(a.low, a.high, a.test_size, a.seed)
-    loader = {"samples": lambda path: load_samples(path, d.verl_verifier), "teleqna": load_teleqna, "oran-bench": load_oran_bench}[d.format]
+    loaders = {"samples": lambda path: load_samples(path, d.verl_verifier), "teleqna": load_teleqna, "oran-bench": load_oran_bench}
+    loaders.update({name: lambda path, mapper=mapper: load_samples(path, mapper=mapper) for name, mapper in ROW_FORMATS.items()})
+    loader = loaders[d.format]
     train = loader(d.train) if d.train else builtin_train
     test = loader(d.test) if d.test else builtin_test
     return train, test

@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     score = sub.add_parser("score", help="score a file of samples with responses (JSONL, JSON array or Parquet)", epilog=SCORE_EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     score.add_argument("--input", required=True, help="samples in the sample schema (docs/schema.md), each with a 'response': JSON lines, a JSON array or Parquet (verl-style Parquet is mapped); fields beyond the schema are copied to the output")
     score.add_argument("--output", required=True, help="one JSON line per input row, same order: the row's fields beyond the schema, then id, reward, status, detail, components (checked before any scoring)")
-    score.add_argument("--format", choices=["jsonl", "json", "parquet"], help="how to read --input (default: by its content and extension)")
+    score.add_argument("--format", choices=["jsonl", "json", "parquet", "humaneval", "mbpp"], help="how to read --input: a file encoding of the sample schema (default: by its content and extension), or a code dataset's own rows (humaneval, mbpp: data.format's names), each with an added 'response'")
     score.add_argument("--endpoint", action="append", default=[], metavar="NAME=HOST:PORT", help="use a running service (repeat for replicas); default: start local ones")
     score.add_argument("--workers", type=int, default=None, help="worker processes of locally started services")
     score.add_argument("--deadline-s", type=float, default=1.0, help="per-sample deadline of locally started services")

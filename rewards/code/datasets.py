@@ -1,0 +1,102 @@
+"""Rows of the code datasets people train on, mapped into the sample schema and the code
+verifier's references (docs/schema.md), so that ``data.format`` and ``verity score --format`` read
+them as they are published.
+
+- ``humaneval``: ``task_id``, ``prompt`` (signature and docstring), ``test`` (``check(candidate)``),
+  ``entry_point``. The prompt becomes the tests' ``setup_code`` (HumanEval/32, 38 and 50 test with
+  helpers it defines). A response that does not define ``entry_point`` is taken as a completion of
+  the prompt, as HumanEval's own evaluation takes it (prompt + completion).
+- ``mbpp``: ``task_id``, ``text``, ``test_list`` (asserts calling the function by its name),
+  ``test_setup_code``, and ``code`` (the reference solution, which names the function). The asserts
+  become ``check(candidate)`` with the function's name bound to the candidate.
+
+A row keeps its other fields; one that cannot be mapped says which field is missing or wrong.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+import textwrap
+from collections.abc import Callable
+from typing import Any
+
+INSTRUCTION = "Answer with one ```python code block holding the whole function."
+
+
+class DatasetRowError(ValueError):
+    """A dataset row that cannot be mapped; the message names the field."""
+
+
+def _text(row: dict[str, Any], key: str, fmt: str) -> str:
+    value = row.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise DatasetRowError(f"field '{key}' must be a non-empty string in a {fmt} row (got {type(value).__name__})")
+    return value
+
+
+def _sample(row: dict[str, Any], keys: tuple[str, ...], **mapped: Any) -> dict[str, Any]:
+    """The mapped sample, with the row's fields that the mapping did not use kept beside it."""
+    return {**{k: v for k, v in row.items() if k not in keys}, "verifier": "code", **mapped}
+
+
+def from_humaneval(row: dict[str, Any], index: int) -> dict[str, Any]:
+    prompt, test, entry = _text(row, "prompt", "humaneval"), _text(row, "test", "humaneval"), _text(row, "entry_point", "humaneval")
+    mapped = _sample(
+        row,
+        ("task_id", "prompt", "test", "entry_point", "canonical_solution"),
+        id=str(row.get("task_id", f"humaneval-{index}")),
+        prompt=f"Complete this Python function.\n\n```python\n{prompt}```\n\n{INSTRUCTION}",
+        reference={"test_code": test, "entry_point": entry, "setup_code": prompt},
+    )
+    response = row.get("response")
+    if isinstance(response, str):
+        mapped["response"] = response if _defines(response, entry) else f"```python\n{prompt}{response}\n```"
+    return mapped
+
+
+def _defines(response: str, name: str) -> bool:
+    return re.search(rf"^\s*def\s+{re.escape(name)}\s*\(", response, re.MULTILINE) is not None
+
+
+def from_mbpp(row: dict[str, Any], index: int) -> dict[str, Any]:
+    text = _text(row, "text", "mbpp")
+    asserts = row.get("test_list")
+    if not isinstance(asserts, list) or not asserts or not all(isinstance(a, str) for a in asserts):
+        raise DatasetRowError("field 'test_list' must be a non-empty list of assert statements in an mbpp row")
+    name = _mbpp_function(row.get("code"), asserts)
+    body = textwrap.indent("\n".join(asserts), "    ")
+    mapped = _sample(
+        row,
+        ("task_id", "text", "test_list", "test_setup_code", "challenge_test_list", "code"),
+        id=f"mbpp-{row.get('task_id', index)}",
+        prompt=f"{text}\nYour function must pass this test:\n{asserts[0]}\n\n{INSTRUCTION}",
+        reference={"test_code": f"def check(candidate):\n    {name} = candidate\n{body}\n", "entry_point": name, "setup_code": row.get("test_setup_code") or ""},
+    )
+    return mapped
+
+
+def _mbpp_function(code: Any, asserts: list[str]) -> str:
+    """The function the asserts test: the reference solution's function that they call, else the
+    first name they call that is not a builtin."""
+    called: list[str] = []
+    for statement in asserts:
+        try:
+            tree = ast.parse(statement)
+        except SyntaxError:
+            raise DatasetRowError(f"field 'test_list' holds a line that is not Python: {statement[:80]!r}") from None
+        called += [n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+    if isinstance(code, str):
+        defined = re.findall(r"^def\s+(\w+)\s*\(", code, re.MULTILINE)
+        for name in called:
+            if name in defined:
+                return name
+    for name in called:
+        if not hasattr(builtins, name):
+            return name
+    raise DatasetRowError("field 'test_list': its asserts call no function of the solution")
+
+
+#: dataset format -> row mapper (row, index in the file) -> a row in the sample schema
+ROW_FORMATS: dict[str, Callable[[dict[str, Any], int], dict[str, Any]]] = {"humaneval": from_humaneval, "mbpp": from_mbpp}
