@@ -260,3 +260,22 @@ def test_version_and_train_help_name_the_sections_and_the_reference():
     for section in ("model", "data", "rollout", "algorithm", "optim", "train", "rewards", "eval", "log"):
         assert f"\n  {section} " in help_text
     assert "'Config reference' section of README.md" in help_text
+
+
+@pytest.mark.model
+def test_a_terminated_training_run_stops_the_services_it_started(tmp_path):
+    """SIGTERM (docker stop, kill) ends verity train through its cleanup: no local service outlives it."""
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "verity.cli", "train", "train.steps=50", "data.arithmetic.test_size=4", "rewards.local_workers=1", f"train.output_dir={tmp_path / 'run'}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 300
+    for line in proc.stdout:
+        if "held-out accuracy before training" in line or time.monotonic() > deadline:
+            break  # the math service is up and has scored
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert children, "no local service was started"
+    proc.terminate()
+    assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+    time.sleep(1)
+    alive = [pid for pid in children if Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()]
+    assert not alive, f"services outlived the trainer: {alive}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -189,8 +190,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop_on_sigterm(signum, frame) -> None:
+    """SIGTERM (docker stop, kill, torchrun stopping its workers) as an exit that runs the cleanup:
+    the local services a command started stop with it instead of outliving it."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in ("train", "score", "eval"):  # verity serve shuts down gracefully on its own
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
     return args.func(args)
 
 
