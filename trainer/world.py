@@ -96,18 +96,17 @@ class World:
     # ---- reductions ----------------------------------------------------------------------------
     def sum(self, values: Sequence[float]) -> list[float]:
         """Each value summed over the processes (in float64)."""
-        if not self.distributed:
-            return [float(v) for v in values]
-        t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=self.device)
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
-        return t.tolist()
+        return self._all_reduce_floats(values, dist.ReduceOp.SUM)
 
     def max(self, values: Sequence[float]) -> list[float]:
         """Each value's largest over the processes."""
+        return self._all_reduce_floats(values, dist.ReduceOp.MAX)
+
+    def _all_reduce_floats(self, values: Sequence[float], op) -> list[float]:
         if not self.distributed:
             return [float(v) for v in values]
         t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=self.device)
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        dist.all_reduce(t, op=op)
         return t.tolist()
 
     def gather(self, value: Any) -> list[Any]:
