@@ -119,8 +119,9 @@ def from_verl(row: dict[str, Any], index: int, verifier: str) -> dict[str, Any]:
     return out
 
 
-def read_rows(path: str | Path, fmt: str | None = None, verl_verifier: str = "math") -> Iterator[Line]:
-    """Every row of a sample file in ``fmt`` (default: :func:`file_format`), each with where it is."""
+def read_rows(path: str | Path, fmt: str | None = None, verl_verifier: str | None = "math") -> Iterator[Line]:
+    """Every row of a sample file in ``fmt`` (default: :func:`file_format`), each with where it is;
+    verl-style Parquet rows mapped with ``verl_verifier`` (None: rows as they are)."""
     path = Path(path)
     fmt = file_format(path, fmt)
     if fmt == "jsonl":
@@ -129,7 +130,7 @@ def read_rows(path: str | Path, fmt: str | None = None, verl_verifier: str = "ma
         yield from read_json_array(path)
     else:
         rows = read_parquet(path)
-        verl = bool(rows) and "reward_model" in rows[0] and "reference" not in rows[0]
+        verl = verl_verifier is not None and bool(rows) and "reward_model" in rows[0] and "reference" not in rows[0]
         for i, row in enumerate(rows):
             yield Line(f"{path}:row {i}", row=from_verl(row, i, verl_verifier) if verl else row)
 

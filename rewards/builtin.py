@@ -16,6 +16,13 @@ class VerifierOptions:
     deadline_s: float = 1.0  # math: per-sample checking deadline
     sandbox: tuple[str, ...] = ()  # code: addresses of Sandbox service replicas
     code_reward: str = "all"  # code: "all" (every case must pass) or "fraction" (share of cases passed)
+    code_max_tests: int | None = None  # code: the most cases a problem runs (None: all)
+    code_max_seconds: float = 60.0  # code: the most wall seconds a problem's cases take together
+
+
+def code_serve_args(reward: str, max_tests: int | None, max_seconds: float) -> list[str]:
+    """The code verifier's reward mode and budgets as ``verity serve code`` arguments."""
+    return ["--code-reward", reward, "--max-seconds", str(max_seconds)] + (["--max-tests", str(max_tests)] if max_tests else [])
 
 
 def _math(o: VerifierOptions) -> Verifier:
@@ -29,7 +36,7 @@ def _code(o: VerifierOptions) -> Verifier:
 
     if not o.sandbox:
         raise ValueError("the code verifier needs a Sandbox service: pass --sandbox HOST:PORT")
-    return CodeVerifier(list(o.sandbox), reward=o.code_reward)
+    return CodeVerifier(list(o.sandbox), reward=o.code_reward, max_tests=o.code_max_tests, max_seconds=o.code_max_seconds)
 
 
 def _telecom(o: VerifierOptions) -> Verifier:

@@ -18,7 +18,7 @@ from rich.table import Table
 from contract.files import DataFileError, read_rows
 from contract.schema import Sample, SampleError, Score, Status, extra_fields, parse_sample
 from rewards.builtin import BUILTIN_VERIFIERS
-from rewards.code.datasets import ROW_FORMATS, DatasetRowError
+from rewards.code.datasets import ROW_FORMATS
 from rewards.router import Router
 from serving.client import ClientOptions
 from serving.local import LocalServices
@@ -49,11 +49,11 @@ def load_for_scoring(path: Path, fmt: str | None = None) -> tuple[list[Sample | 
     items: list[Sample | Score] = []
     extras: list[dict] = []
     mapper = ROW_FORMATS.get(fmt or "")
-    for index, line in enumerate(read_rows(path, None if mapper else fmt)):
+    for index, line in enumerate(read_rows(path, None if mapper else fmt, verl_verifier=None if mapper else "math")):
         if mapper is not None and isinstance(line.row, dict):
             try:
                 line = replace(line, row=mapper(line.row, index))
-            except DatasetRowError as e:
+            except ValueError as e:  # a DatasetRowError, or a field's JSON that does not parse
                 line = replace(line, error=f"{line.where}: {e}")
         row = line.row if isinstance(line.row, dict) else {}
         extras.append(extra_fields(row))
@@ -89,13 +89,13 @@ async def _score_all(router: Router, samples: list[Sample], progress: Progress |
     return scores
 
 
-def score_file(input_path: Path, output_path: Path, endpoints: dict[str, list[str]] | None, options: ClientOptions | None = None, workers: int | None = None, deadline_s: float = 1.0, show_progress: bool = True, fmt: str | None = None) -> Counter:
+def score_file(input_path: Path, output_path: Path, endpoints: dict[str, list[str]] | None, options: ClientOptions | None = None, workers: int | None = None, deadline_s: float = 1.0, show_progress: bool = True, fmt: str | None = None, service_args: dict[str, list[str]] | None = None) -> Counter:
     """Score ``input_path`` into ``output_path`` (one line per row, in order: the row's fields
     beyond the schema, then its score); return the count of each status.
 
     With ``endpoints`` None, the built-in services the samples name are started locally (plaintext
     on loopback, so ``options``' TLS settings apply only to given endpoints; they take ``options``'
-    message limit)."""
+    message limit, and ``service_args``: further ``verity serve`` arguments by service name)."""
     options = options or ClientOptions()
     check_output(output_path)
     items, extras = load_for_scoring(input_path, fmt)
@@ -103,7 +103,7 @@ def score_file(input_path: Path, output_path: Path, endpoints: dict[str, list[st
     local = None
     if endpoints is None:
         names = {s.verifier for s in samples} & set(BUILTIN_VERIFIERS)
-        local = LocalServices(names, workers=workers, deadline_s=deadline_s, max_message_mb=options.max_message_bytes // 2**20)
+        local = LocalServices(names, workers=workers, deadline_s=deadline_s, max_message_mb=options.max_message_bytes // 2**20, service_args=service_args)
     with local if local else nullcontext(endpoints) as eps:
         router = Router(eps, options if endpoints is not None else replace(options, tls_ca=None, tls_cert=None, tls_key=None))
         bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), transient=True) if show_progress else None

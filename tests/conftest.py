@@ -80,7 +80,7 @@ def math_server():
 
 
 SLOTS = 2
-UID_BASE = 61000
+UID_BASE = 64000  # far above 61000, where sandboxes that training and scoring start lease their uids
 
 
 @dataclass

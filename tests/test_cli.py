@@ -72,7 +72,12 @@ def test_score_code_samples_starts_the_code_service_and_its_sandbox(tmp_path):
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(r["id"], r["status"], r["reward"]) for r in rows] == [("right", "OK", 1.0), ("wrong", "WRONG", 0.0), ("g2", "OK", 1.0)]
-    assert rows[1]["components"] == {"passed": 1.0, "total": 2.0}
+    c = rows[1]["components"]
+    assert (c["passed"], c["total"], c["cases_run"], c["sandbox_calls"]) == (1.0, 2.0, 2.0, 1.0)
+    result = run_verity("score", "--input", str(inp), "--output", str(tmp_path / "fraction.jsonl"), "--workers", "1", "--code-reward", "fraction", "--max-tests", "1")
+    rows = [json.loads(line) for line in (tmp_path / "fraction.jsonl").read_text().splitlines()]
+    assert result.returncode == 0 and [r["reward"] for r in rows] == [1.0, 1.0, 1.0]  # only the first case runs, and print(3) passes it
+    assert rows[1]["components"]["total"] == 1.0
 
 
 @pytest.mark.parametrize("content,message", [(b"", "is empty"), (None, "no such file")])

@@ -39,7 +39,7 @@ def rollout_record(step: int, group: int, index: int, sample: Sample, rollout: R
     prompt = sample.prompt if isinstance(sample.prompt, str) else [m.model_dump() for m in sample.prompt]
     return {
         "step": step + 1, "group": group, "index": index, "id": sample.id, "prompt": prompt, "response": sample.response,
-        "reward": score.reward, "status": score.status.value, "detail": score.detail, "tokens": len(rollout.response_ids), "finished": rollout.finished, "advantage": None,
+        "reward": score.reward, "status": score.status.value, "detail": score.detail, "tokens": len(rollout.response_ids), "finished": rollout.finished, "advantage": None, "components": score.components,
     }  # fmt: skip
 
 
@@ -112,6 +112,9 @@ class Collector:
         for st in Status:
             stats.add(f"scoring/{st.value.lower()}", Sum(counts[st]))
         stats.add("scoring/dropped_error", Sum(counts[Status.ERROR]))
+        for sample, sc in zip(samples, scores):  # what each verifier reports it spent (the code verifier: cases, sandbox calls and seconds, crashes)
+            for key, value in sc.components.items():
+                stats.add(f"{sample.verifier}/{key}", Sum(value))
         keep = [i for i, s in enumerate(scores) if s.status != Status.ERROR]
         records = [rollout_record(step, group_offset + i // r.group_size, i % r.group_size, samples[i], ro, sc) for i, (ro, sc) in enumerate(zip(rollouts, scores))]
         self.records += records

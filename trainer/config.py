@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
+from rewards.builtin import code_serve_args
 from trainer.algorithms import ADV_ESTIMATORS, POLICY_LOSSES, TRANSFORMS
 from trainer.algorithms.registry import ADVANTAGE, LOSS, Registration, registered, resolve
 from trainer.algorithms.types import Needs, Params
@@ -57,7 +58,7 @@ class CodeTaskConfig(Section):
 class DataConfig(Section):
     train: str | None = Field(None, description="Training samples in `format`. None: the built-in task's train split.")
     test: str | None = Field(None, description="Held-out samples for evaluation, in `format`. None: the built-in task's test split.")
-    format: Literal["samples", "teleqna", "oran-bench", "humaneval", "mbpp"] = Field("samples", description="Format of the train/test files: `samples` (JSONL, a JSON array or Parquet in the sample schema of docs/schema.md; verl-style Parquet is mapped), `teleqna` (TeleQnA's JSON) or `oran-bench` (ORAN-Bench-13K's JSON lines), which become mcq samples for the telecom grader, or a code dataset's own rows (JSONL, JSON array or Parquet): `humaneval` (prompt, test, entry_point) or `mbpp` (text, test_list, test_setup_code, code), checked by the code verifier as their own harnesses check them.")
+    format: Literal["samples", "teleqna", "oran-bench", "humaneval", "mbpp", "apps", "livecodebench", "prime", "deepcoder", "verl"] = Field("samples", description="Format of the train/test files: `samples` (JSONL, a JSON array or Parquet in the sample schema of docs/schema.md; verl-style Parquet is mapped for `verl_verifier`), `teleqna` (TeleQnA's JSON) or `oran-bench` (ORAN-Bench-13K's JSON lines), which become mcq samples for the telecom grader, or a code dataset's own rows (JSONL, JSON array or Parquet), checked by the code verifier as the dataset's own checker checks them: `humaneval` (prompt, test, entry_point), `mbpp` (text, test_list, test_setup_code, code), `apps` (APPS and TACO: question, input_output, starter_code), `livecodebench` (question_content, public/private_test_cases, starter_code, metadata), `prime` (prompt, verification_info), `deepcoder` (problem, tests, starter_code, metadata) or `verl` (prompt, reward_model.ground_truth holding code tests). README, 'Code datasets'.")
     task: Literal["arithmetic", "telecom", "code"] = Field("arithmetic", description="The built-in task used where train/test is None: `arithmetic` (a + b, math verifier), `telecom` (generated radio-engineering questions, telecom grader) or `code` (small stdin/stdout Python programs in four families, code verifier and sandbox).")
     arithmetic: ArithmeticConfig = Field(default_factory=ArithmeticConfig, description="The built-in task: 'What is a + b?' with a boxed answer, checked by the math verifier.")
     telecom: TelecomTaskConfig = Field(default_factory=TelecomTaskConfig, description="The built-in telecom task: dB conversions, path loss, noise, Shannon capacity, link budgets, 5G NR numerology and resource blocks, frequency ranges; answers computed exactly.")
@@ -227,6 +228,16 @@ class TrainConfig(Section):
     gradient_checkpointing: bool = Field(False, description="Recompute each decoder layer's activations in the backward pass instead of keeping them (less memory, about one more forward of compute); the training forward then runs on full rows instead of sharing each group's prompt pass.")
 
 
+class CodeRewardConfig(Section):
+    reward: Literal["all", "fraction"] = Field("all", description="Reward of a program: `all` (1 only when every case passes; a failing case ends its run) or `fraction` (the share of cases passed: denser, and every case runs).")
+    max_tests: int | None = Field(None, ge=1, description="The most cases a problem runs, its first ones (None: all). Fewer cases make a long-tail problem cheap, and let a program that fails a later case pass.")
+    max_seconds: float = Field(60.0, gt=0, description="The most wall seconds a problem's cases take together; a problem whose budget runs out before its cases do is a TIMEOUT, so one problem with hundreds of cases cannot stall a step.")
+
+    def serve_args(self) -> list[str]:
+        """The same settings as ``verity serve code`` arguments."""
+        return code_serve_args(self.reward, self.max_tests, self.max_seconds)
+
+
 class RewardsConfig(Section):
     endpoints: dict[str, list[str]] = Field(default_factory=dict, description="Verifier name -> list of 'host:port' replicas. Empty: the built-in services the data names are started as local subprocesses.")
     deadline_s: float = Field(120.0, gt=0, description="Deadline of each Score call, in seconds.")
@@ -240,6 +251,7 @@ class RewardsConfig(Section):
     tls_ca: str | None = Field(None, description="CA certificate (PEM path) of the configured endpoints: connect with TLS (local services stay plaintext on loopback).")
     tls_cert: str | None = Field(None, description="Client certificate (PEM path) for endpoints that require mTLS.")
     tls_key: str | None = Field(None, description="Client private key (PEM path) for mTLS.")
+    code: CodeRewardConfig = Field(default_factory=CodeRewardConfig, description="The locally started code verifier: reward mode and per-problem budgets (a configured code endpoint has its own `verity serve code` flags).")
 
     @model_validator(mode="before")
     @classmethod

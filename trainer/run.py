@@ -70,7 +70,7 @@ def reward_services(cfg: Config, samples: list[Sample], stack: ExitStack, world:
     if missing:
         if r.tls_ca:
             raise ConfigError(f"rewards.tls_ca is set but verifier(s) {', '.join(sorted(missing))} have no endpoint: local services are plaintext, so give every verifier an endpoint")
-        started = stack.enter_context(LocalServices(missing, workers=r.local_workers, deadline_s=r.sample_deadline_s, max_message_mb=r.max_message_mb)) if world.is_local_main else None
+        started = stack.enter_context(LocalServices(missing, workers=r.local_workers, deadline_s=r.sample_deadline_s, max_message_mb=r.max_message_mb, service_args={"code": r.code.serve_args()})) if world.is_local_main else None
         endpoints.update(world.gather(started)[world.rank - world.local_rank])  # the machine's first process's
     scorer = RemoteScorer(endpoints, options)
     stack.callback(scorer.close)

@@ -9,6 +9,8 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
+from rewards.code.datasets import ROW_FORMATS
+
 
 def _serve(args: argparse.Namespace) -> int:
     from rewards.builtin import VerifierOptions, make_verifier
@@ -33,13 +35,26 @@ def _serve(args: argparse.Namespace) -> int:
             sandbox = tuple(args.sandbox)
             if args.service == "code" and not sandbox:  # no sandbox given: run one beside this service
                 sandbox = tuple(stack.enter_context(LocalServices(["sandbox"]))["sandbox"])
-            options = VerifierOptions(workers=args.workers, deadline_s=args.deadline_s, sandbox=sandbox, code_reward=args.code_reward)
+            options = VerifierOptions(workers=args.workers, deadline_s=args.deadline_s, sandbox=sandbox, code_reward=args.code_reward, code_max_tests=args.max_tests, code_max_seconds=args.max_seconds)
             verifier = make_verifier(args.service, options)
             asyncio.run(serve_verifier(verifier, host=args.host, port=args.port, tls=tls, **limits))
     except (OSError, RuntimeError, ValueError) as e:  # a used port; a machine that cannot build the sandbox
         print(f"verity serve: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def _add_code_options(parser: argparse.ArgumentParser, prefix: str) -> None:
+    parser.add_argument("--code-reward", choices=["all", "fraction"], default="all", help=prefix + "reward 1 only when every case passes (all), or the share passed (fraction)")
+    parser.add_argument("--max-tests", type=int, default=None, help=prefix + "run at most this many of a problem's cases, its first ones (default: all)")
+    parser.add_argument("--max-seconds", type=float, default=60.0, help=prefix + "a problem's cases may take this many wall seconds together; past it the problem is a TIMEOUT (default 60)")
+
+
+def _code_args(args: argparse.Namespace) -> list[str]:
+    """The code verifier's reward mode and budgets, as ``verity serve code`` takes them."""
+    from rewards.builtin import code_serve_args
+
+    return code_serve_args(args.code_reward, args.max_tests, args.max_seconds)
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -53,7 +68,7 @@ def _score(args: argparse.Namespace) -> int:
     try:
         endpoints = parse_endpoints(args.endpoint) if args.endpoint else None
         options = ClientOptions(tls_ca=args.tls_ca, tls_cert=args.tls_cert, tls_key=args.tls_key, max_message_bytes=args.max_message_mb * 2**20)
-        counts = score_file(Path(args.input), Path(args.output), endpoints, options, workers=args.workers, deadline_s=args.deadline_s, show_progress=sys.stderr.isatty(), fmt=args.format)
+        counts = score_file(Path(args.input), Path(args.output), endpoints, options, workers=args.workers, deadline_s=args.deadline_s, show_progress=sys.stderr.isatty(), fmt=args.format, service_args={"code": _code_args(args)})
     except (DataFileError, OutputError, ValueError) as e:
         print(f"verity score: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -151,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-concurrent-rpcs", type=int, default=64)
     serve.add_argument("--max-message-mb", type=int, default=32, help="max request/response size in MiB")
     serve.add_argument("--sandbox", action="append", default=[], metavar="HOST:PORT", help="code: a Sandbox service to run programs on (repeat for replicas); default: start one locally")
-    serve.add_argument("--code-reward", choices=["all", "fraction"], default="all", help="code: reward 1 only when every case passes (all), or the share passed (fraction)")
+    _add_code_options(serve, "code: ")
     serve.add_argument("--slots", type=int, default=None, help="sandbox: concurrent isolated runs (default: cores)")
     serve.add_argument("--max-wait-s", type=float, default=30.0, help="sandbox: longest a request waits for a free slot")
     serve.add_argument("--uid-base", type=int, default=None, help="sandbox: first of the slots' uids (default: the lowest free ones from 61000)")
@@ -166,10 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     score = sub.add_parser("score", help="score a file of samples with responses (JSONL, JSON array or Parquet)", epilog=SCORE_EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     score.add_argument("--input", required=True, help="samples in the sample schema (docs/schema.md), each with a 'response': JSON lines, a JSON array or Parquet (verl-style Parquet is mapped); fields beyond the schema are copied to the output")
     score.add_argument("--output", required=True, help="one JSON line per input row, same order: the row's fields beyond the schema, then id, reward, status, detail, components (checked before any scoring)")
-    score.add_argument("--format", choices=["jsonl", "json", "parquet", "humaneval", "mbpp"], help="how to read --input: a file encoding of the sample schema (default: by its content and extension), or a code dataset's own rows (humaneval, mbpp: data.format's names), each with an added 'response'")
+    score.add_argument("--format", choices=["jsonl", "json", "parquet", *ROW_FORMATS], help="how to read --input: a file encoding of the sample schema (default: by its content and extension), or a code dataset's own rows (data.format's names), each with an added 'response'")
     score.add_argument("--endpoint", action="append", default=[], metavar="NAME=HOST:PORT", help="use a running service (repeat for replicas); default: start local ones")
     score.add_argument("--workers", type=int, default=None, help="worker processes of locally started services")
     score.add_argument("--deadline-s", type=float, default=1.0, help="per-sample deadline of locally started services")
+    _add_code_options(score, "locally started code verifier: ")
     score.add_argument("--max-message-mb", type=int, default=32, help="largest request in MiB (locally started services take it too); a row larger on its own is INVALID, and batches are split to stay under it")
     score.add_argument("--tls-ca", help="CA (PEM) of the services' certificates: connect with TLS")
     score.add_argument("--tls-cert", help="client certificate (PEM), for services that require mTLS")

@@ -10,7 +10,9 @@ them as they are published.
   ``test_setup_code``, and ``code`` (the reference solution, which names the function). The asserts
   become ``check(candidate)`` with the function's name bound to the candidate.
 
-A row keeps its other fields; one that cannot be mapped says which field is missing or wrong.
+The competitive-programming formats (apps, livecodebench, prime, deepcoder, verl) are in
+contests.py. A row keeps its other fields; one that cannot be mapped says which field is missing
+or wrong.
 """
 
 from __future__ import annotations
@@ -22,28 +24,13 @@ import textwrap
 from collections.abc import Callable
 from typing import Any
 
-INSTRUCTION = "Answer with one ```python code block holding the whole function."
-
-
-class DatasetRowError(ValueError):
-    """A dataset row that cannot be mapped; the message names the field."""
-
-
-def _text(row: dict[str, Any], key: str, fmt: str) -> str:
-    value = row.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise DatasetRowError(f"field '{key}' must be a non-empty string in a {fmt} row (got {type(value).__name__})")
-    return value
-
-
-def _sample(row: dict[str, Any], keys: tuple[str, ...], **mapped: Any) -> dict[str, Any]:
-    """The mapped sample, with the row's fields that the mapping did not use kept beside it."""
-    return {**{k: v for k, v in row.items() if k not in keys}, "verifier": "code", **mapped}
+from rewards.code.contests import CONTEST_FORMATS
+from rewards.code.rows import INSTRUCTION, DatasetRowError, mapped_sample, text_field
 
 
 def from_humaneval(row: dict[str, Any], index: int) -> dict[str, Any]:
-    prompt, test, entry = _text(row, "prompt", "humaneval"), _text(row, "test", "humaneval"), _text(row, "entry_point", "humaneval")
-    mapped = _sample(
+    prompt, test, entry = text_field(row, "prompt", "humaneval"), text_field(row, "test", "humaneval"), text_field(row, "entry_point", "humaneval")
+    mapped = mapped_sample(
         row,
         ("task_id", "prompt", "test", "entry_point", "canonical_solution"),
         id=str(row.get("task_id", f"humaneval-{index}")),
@@ -61,13 +48,13 @@ def _defines(response: str, name: str) -> bool:
 
 
 def from_mbpp(row: dict[str, Any], index: int) -> dict[str, Any]:
-    text = _text(row, "text", "mbpp")
+    text = text_field(row, "text", "mbpp")
     asserts = row.get("test_list")
     if not isinstance(asserts, list) or not asserts or not all(isinstance(a, str) for a in asserts):
         raise DatasetRowError("field 'test_list' must be a non-empty list of assert statements in an mbpp row")
     name = _mbpp_function(row.get("code"), asserts)
     body = textwrap.indent("\n".join(asserts), "    ")
-    mapped = _sample(
+    mapped = mapped_sample(
         row,
         ("task_id", "text", "test_list", "test_setup_code", "challenge_test_list", "code"),
         id=f"mbpp-{row.get('task_id', index)}",
@@ -99,4 +86,4 @@ def _mbpp_function(code: Any, asserts: list[str]) -> str:
 
 
 #: dataset format -> row mapper (row, index in the file) -> a row in the sample schema
-ROW_FORMATS: dict[str, Callable[[dict[str, Any], int], dict[str, Any]]] = {"humaneval": from_humaneval, "mbpp": from_mbpp}
+ROW_FORMATS: dict[str, Callable[[dict[str, Any], int], dict[str, Any]]] = {"humaneval": from_humaneval, "mbpp": from_mbpp, **CONTEST_FORMATS}

