@@ -15,6 +15,8 @@ It never runs the solution in its own process. In order:
 So a solution that exits early (sys.exit, os._exit, atexit), returns an object whose __eq__ is
 always true, patches builtins or AssertionError, or looks for the test source gains nothing: it
 never shares a process with the asserts, never sees the test code, and cannot print the nonce.
+Nor can it plant a module for the tests to import: the harness's own modules are imported before
+the solution starts, and the working directory is then taken off the import path.
 
 Standard library only, for whichever python3 the sandbox runs.
 """
@@ -26,8 +28,11 @@ import os
 import subprocess
 import sys
 
-sys.path.insert(0, os.getcwd())  # harness_wire.py, loaded before the solution runs
+sys.path.insert(0, os.getcwd())  # the harness's own modules, loaded before the solution runs
+import harness_calls  # noqa: E402,F401 - the tests' `from harness_calls import` gets this copy
 from harness_wire import decode, encode  # noqa: E402
+
+del sys.path[0]  # the solution can write files here: nothing the tests import may come from it
 
 PR_SET_DUMPABLE = 4
 

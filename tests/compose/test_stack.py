@@ -73,6 +73,22 @@ def test_training_rides_out_a_verifier_stopped_mid_run(stack: Stack):
     assert "held-out accuracy after 2 steps" in logs
 
 
+def test_the_code_recipe_trains_through_the_sandbox_container(stack: Stack):
+    """configs/code.yaml for 2 steps: every program the trainer samples goes to the code
+    container, which runs it in the sandbox container."""
+    short = "rollout.prompts_per_step=2 rollout.group_size=4 rollout.max_new_tokens=96 eval.before=false eval.after=false eval.every=0 train.checkpoint_every=0"
+    env = {"RUN_NAME": "ci-code", "TRAIN_CONFIG": "configs/code.yaml", "TRAIN_OVERRIDES": f"train.steps=2 {short}"}
+    stack.compose("up", "-d", "trainer", env=env)
+    code, logs = finish(stack, "trainer")
+    assert code == 0, logs[-3000:]
+    records = [r for r in stack.metrics("ci-code") if "scoring/ok" in r]
+    assert [r["step"] for r in records] == [1, 2]
+    for r in records:
+        assert r["scoring/error"] == 0 and r["scoring/ok"] + r["scoring/wrong"] + r["scoring/timeout"] == 8
+    assert sum(r.get("code/sandbox_calls", 0) for r in records) > 0, "no program reached the sandbox container"
+    assert sum(r.get("code/cases_run", 0) for r in records) >= sum(r.get("code/sandbox_calls", 0) for r in records)
+
+
 def test_every_service_scores_across_containers_and_the_sandbox_isolates(stack: Stack):
     stack.compose("up", "-d", "math", "telecom", "code")
     for service in ("math", "telecom", "code", "sandbox"):

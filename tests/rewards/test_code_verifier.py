@@ -107,6 +107,29 @@ def test_cheats_earn_nothing(code_server, cheat):
     assert cheater.reward == 0.0 and cheater.status is not Status.OK, cheater
 
 
+NONCE_THIEF = "import os, sys\nf = sys._getframe()\nwhile f is not None:\n    s = f.f_locals.get('secret')\n    if isinstance(s, dict) and 'nonce' in s:\n        print(s['nonce'] + ' PASS', flush=True)\n        os._exit(0)\n    f = f.f_back\n"
+PLANTED_MODULES = {
+    "a module the tests import, planted in the working directory": (
+        {"test_code": "def check(candidate):\n    import fractions\n    assert candidate(2, 3) == 5\n", "entry_point": "add"},
+        f"open('/work/fractions.py', 'w').write({NONCE_THIEF!r})\ndef add(x, y):\n    return 0\n",
+    ),
+    "a fake call checker planted in the working directory": (
+        {"calls": [{"args": [2, 3], "expected": 5}], "entry_point": "add"},
+        "open('/work/harness_calls.py', 'w').write('def check_calls(*a, **k):\\n    return (1, 1)\\n')\ndef add(x, y):\n    return 0\n",
+    ),
+}
+
+
+@pytest.mark.parametrize(("reference", "cheat"), PLANTED_MODULES.values(), ids=PLANTED_MODULES.keys())
+def test_modules_planted_by_the_solution_are_never_imported_by_the_tests(code_server, reference, cheat):
+    honest, cheater = score(code_server, [
+        Sample(id="honest", verifier="code", reference=reference, response="```python\ndef add(x, y):\n    return x + y\n```"),
+        Sample(id="cheat", verifier="code", reference=reference, response=f"```python\n{cheat}```"),
+    ])  # fmt: skip
+    assert honest.status is Status.OK and honest.reward == 1.0
+    assert cheater.reward == 0.0 and cheater.status is not Status.OK, cheater
+
+
 IO_REFERENCE = {"tests": [{"stdin": "2 3\n", "stdout": "5\n"}, {"stdin": "10 -4\n", "stdout": "6"}, {"stdin": "0 0\n", "stdout": "0\n"}]}
 
 
