@@ -145,3 +145,28 @@ def test_update_check_finds_a_log_prob_off_the_policy(update_vs_trl):
     assert update_vs_trl.sampling_gap(model, rollouts, 2.0)[0] > 1e-3  # another temperature is another distribution
     assert update_vs_trl.position_shift_gap(model, rollouts, 1.5, shift=0) == 0.0
     assert 0.0 < update_vs_trl.position_shift_gap(model, rollouts, 1.5, shift=8) < 1e-5  # rotary: only relative positions count, up to float32 angles
+
+
+@pytest.fixture(scope="module")
+def code_run_report():
+    return load_script("bench/code_run_report.py", "bench_code_run_report")
+
+
+def test_code_run_report_percentiles_match_numpy(code_run_report):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 7, 100):
+        values = rng.exponential(size=n).tolist()
+        for q in (0.5, 0.99):
+            assert code_run_report.percentile(values, q) == pytest.approx(float(np.percentile(values, 100 * q)))
+
+
+def test_code_run_report_counts_each_sandbox_call(code_run_report):
+    rollouts = [
+        {"step": 1, "components": {"sandbox_calls": 2.0, "sandbox_s": 0.5}},
+        {"step": 1, "components": {"sandbox_calls": 0.0, "sandbox_s": 0.0}},  # no program: no call
+        {"step": 2, "components": {}},
+        {"step": 2, "components": {"sandbox_calls": 1.0, "sandbox_s": 0.1}},
+    ]
+    assert code_run_report.per_unit(rollouts, "sandbox_s", "sandbox_calls") == {1: [0.25, 0.25], 2: [0.1]}

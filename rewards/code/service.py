@@ -10,7 +10,8 @@ is a TIMEOUT. Function-call and HumanEval-style samples are one Execute of the t
 only when ``check`` returned, so success is read from that line, never from an exit code.
 
 Each score's components count what it cost: ``cases_run``, ``sandbox_calls``, ``sandbox_s``
-(wall seconds of those calls), and ``runtime_error`` (1 when the program crashed). A sandbox that
+(wall seconds of those calls, waiting for a free slot included), ``run_s`` (wall seconds the
+program ran, as the sandbox measured it) and ``runtime_error`` (1 when the program crashed). A sandbox that
 cannot be reached, or that fails, gives ERROR (dropped by the trainer).
 """
 
@@ -54,11 +55,12 @@ class Cost:
 
     cases_run: int = 0
     sandbox_calls: int = 0
-    sandbox_s: float = 0.0
+    sandbox_s: float = 0.0  # wall seconds of the sandbox calls as this verifier waited for them
+    run_s: float = 0.0  # wall seconds the program ran, as the sandbox measured it
     runtime_error: bool = False
 
     def components(self) -> dict[str, float]:
-        return {"cases_run": float(self.cases_run), "sandbox_calls": float(self.sandbox_calls), "sandbox_s": self.sandbox_s, "runtime_error": float(self.runtime_error)}
+        return {"cases_run": float(self.cases_run), "sandbox_calls": float(self.sandbox_calls), "sandbox_s": self.sandbox_s, "run_s": self.run_s, "runtime_error": float(self.runtime_error)}
 
 
 class CodeVerifier(Verifier):
@@ -154,6 +156,7 @@ class CodeVerifier(Verifier):
                 i = cost.cases_run
                 cost.cases_run += 1
                 spent += r.wall_time_s
+                cost.run_s += r.wall_time_s
                 if r.status == pb.EXEC_STATUS_ERROR:
                     return Score(sample_id, 0.0, Status.ERROR, f"sandbox failed on case {i}: {r.detail}")
                 ok = r.status == pb.EXEC_STATUS_OK and outputs_match(r.stdout, test.stdout.encode(), ref.compare, ref.rel_tol, ref.abs_tol)
@@ -188,6 +191,7 @@ class CodeVerifier(Verifier):
         files += [pb.File(path="solution.py", content=program.encode()), pb.File(path="secret.json", content=json.dumps({"nonce": nonce, **secret}).encode())]
         limits = pb.Limits(cpu_time_s=time_limit_s, wall_time_s=time_limit_s + 1, memory_bytes=ref.memory_mb * MiB)
         r = await self._call("Execute", pb.ExecuteRequest(code=HARNESS_MAIN, language="python", files=files, limits=limits), limits.wall_time_s + 120, cost)
+        cost.run_s += r.wall_time_s
         lines = r.stdout.split(b"\n")
         if (nonce + " PASS").encode() in lines:
             return Score(sample_id, 1.0, Status.OK, "check(candidate) passed")
