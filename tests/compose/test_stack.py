@@ -76,7 +76,7 @@ def test_training_rides_out_a_verifier_stopped_mid_run(stack: Stack):
 def test_the_code_recipe_trains_through_the_sandbox_container(stack: Stack):
     """configs/code.yaml for 2 steps: every program the trainer samples goes to the code
     container, which runs it in the sandbox container."""
-    short = "rollout.prompts_per_step=2 rollout.group_size=4 rollout.max_new_tokens=96 eval.before=false eval.after=false eval.every=0 train.checkpoint_every=0"
+    short = "rollout.prompts_per_step=2 rollout.group_size=4 rollout.max_new_tokens=160 eval.before=false eval.after=false eval.every=0 train.checkpoint_every=0"
     env = {"RUN_NAME": "ci-code", "TRAIN_CONFIG": "configs/code.yaml", "TRAIN_OVERRIDES": f"train.steps=2 {short}"}
     stack.compose("up", "-d", "trainer", env=env)
     code, logs = finish(stack, "trainer")
