@@ -104,6 +104,7 @@ def case_list_reference(cases: Any, fmt: str, func_name: str | None = None) -> d
     if not isinstance(cases, list) or not cases or not all(isinstance(c, dict) and "input" in c and "output" in c for c in cases):
         raise DatasetRowError(f'the tests of a {fmt} row must be a non-empty list of {{"input", "output"}}')
     kind = cases[0].get("type") or cases[0].get("testtype") or "stdin_stdout"
+    func_name = func_name or _func_name(cases[0].get("metadata"))  # DeepCoder's LiveCodeBench rows may name it per case
     if kind == "functional":  # LiveCodeBench: one JSON argument per input line
         if not func_name:
             raise DatasetRowError(f"a {fmt} row with functional tests needs metadata.func_name")

@@ -137,6 +137,8 @@ def test_rows_map_into_one_schema():
     assert lcb[0]["reference"].get("rel_tol", 0) == 0  # LiveCodeBench compares decimals exactly
     assert lcb[2]["reference"]["calls"][2] == {"args": [[2, 9, 1, 3]], "expected": 7} and not lcb[2]["reference"]["expected_in_list"]
     assert lcb[0]["platform"] == "atcoder"  # fields the mapping does not use stay
+    per_case = {"problem": "p", "tests": json.dumps([{"input": "[1,2]", "output": "3", "testtype": "functional", "metadata": {"func_name": "f"}}]), "metadata": {}}
+    assert from_deepcoder(per_case, 0)["reference"]["entry_point"] == "f"  # the function named in the case's own metadata
     verl = from_verl(verl_rows()[0], 0)
     assert verl["id"] == "codecontests-0" and verl["prompt"][0]["content"].startswith("Print") and verl["verifier"] == "code"
 
