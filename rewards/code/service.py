@@ -4,8 +4,9 @@ stdin/stdout cases go to the sandbox in ExecuteBatch calls (each one isolated en
 growing size: 8 cases, then 16, 32..., so a problem with hundreds of cases costs a few calls, and
 in all-or-nothing mode the run stops at the first failing case (the sandbox stops at a crash or a
 timeout; a wrong output ends the calls). Per problem at most ``max_tests`` cases run and at most
-``max_seconds`` of their wall time is spent; a problem whose budget runs out before its cases do
-is a TIMEOUT. Function-call and HumanEval-style samples are one Execute of the trusted harness
+``max_seconds`` of their wall time is spent: a call holds no more cases than would fit in the
+budget left were each to run to its wall limit, so the budget holds whatever the program does; a
+problem whose budget runs out before its cases do is a TIMEOUT. Function-call and HumanEval-style samples are one Execute of the trusted harness
 (harness_tests.py), which runs the solution in a separate process and prints a per-sample nonce
 only when ``check`` returned, so success is read from that line, never from an exit code.
 
@@ -140,9 +141,11 @@ class CodeVerifier(Verifier):
                 first_failure = first_failure or f"; the problem's budget of {self.max_seconds:g} s was spent after {cost.cases_run} of {len(tests)} cases"
                 timed_out = True
                 break
-            chunk = tests[cost.cases_run : cost.cases_run + size]
-            size *= 2
             wall = min(2 * ref.time_limit_s + 1, left)
+            budget_cut = wall < 2 * ref.time_limit_s + 1  # a case of this call that times out ran out of budget
+            fits = max(1, int(left // wall))  # were each case to run to its wall limit, the budget would still hold
+            chunk = tests[cost.cases_run : cost.cases_run + min(size, fits)]
+            size *= 2
             limits = pb.Limits(cpu_time_s=min(ref.time_limit_s, wall), wall_time_s=wall, memory_bytes=ref.memory_mb * MiB)
             request = pb.ExecuteBatchRequest(code=code.encode(), language=ref.language, limits=limits, cases=[pb.TestCase(stdin=t.stdin.encode()) for t in chunk], stop_on_failure=stop_at_failure)
             result = await self._call("ExecuteBatch", request, len(chunk) * wall + 120, cost)
@@ -163,6 +166,8 @@ class CodeVerifier(Verifier):
                 passed += ok
                 timed_out |= r.status == pb.EXEC_STATUS_TIMEOUT
                 cost.runtime_error |= r.status in (pb.EXEC_STATUS_RUNTIME_ERROR, pb.EXEC_STATUS_MEMORY_LIMIT)
+                if r.status == pb.EXEC_STATUS_TIMEOUT and budget_cut and not first_failure:
+                    first_failure = f"; the problem's budget of {self.max_seconds:g} s was spent in case {i} (of {len(tests)})"
                 if not ok and not first_failure:
                     how = f"expected {_snippet(test.stdout.encode())!r}, got {_snippet(r.stdout)!r}" if r.status == pb.EXEC_STATUS_OK else f"{pb.ExecStatus.Name(r.status).removeprefix('EXEC_STATUS_')}: {r.detail} {_snippet(r.stderr[-300:])}"
                     first_failure = f"; case {i}: {how}"
