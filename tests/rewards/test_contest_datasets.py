@@ -171,3 +171,12 @@ def test_training_reads_every_format(tmp_path):
         train, _ = load_data(load_config(None, [f"data.format={fmt}", f"data.train={path}", f"data.test={path}"]))
         assert len(train) == len(rows) and {s.verifier for s in train} == {"code"}, fmt
         assert all("tests" in s.reference or "calls" in s.reference for s in train)
+
+
+def test_every_row_format_is_a_data_format():
+    from typing import get_args
+
+    from rewards.code.datasets import ROW_FORMATS
+    from trainer.config import DataConfig
+
+    assert set(ROW_FORMATS) == set(get_args(DataConfig.model_fields["format"].annotation)) - {"samples", "teleqna", "oran-bench"}
