@@ -131,6 +131,9 @@ class CodeVerifier(Verifier):
             cost.sandbox_s += time.monotonic() - start
 
     async def _run_io(self, sample_id: str, program: str, ref: IOReference, cost: Cost) -> Score:
+        """The first ``max_tests`` cases, in ExecuteBatch calls of 8, 16, 32... cases (no more than
+        fit in the budget left at their wall limit of 2 * time_limit_s + 1 s), until every case
+        has run, or, in all-or-nothing mode, one has failed, or the budget is spent."""
         tests = ref.tests[: self.max_tests]
         code = ((ref.prelude + "\n") if ref.prelude else "") + program
         stop_at_failure = self.reward_mode == "all"
