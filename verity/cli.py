@@ -9,6 +9,7 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
+from rewards.builtin import code_serve_args
 from rewards.code.datasets import ROW_FORMATS
 
 
@@ -50,13 +51,6 @@ def _add_code_options(parser: argparse.ArgumentParser, prefix: str) -> None:
     parser.add_argument("--max-seconds", type=float, default=60.0, help=prefix + "a problem's cases may take this many wall seconds together; past it the problem is a TIMEOUT (default 60)")
 
 
-def _code_args(args: argparse.Namespace) -> list[str]:
-    """The code verifier's reward mode and budgets, as ``verity serve code`` takes them."""
-    from rewards.builtin import code_serve_args
-
-    return code_serve_args(args.code_reward, args.max_tests, args.max_seconds)
-
-
 def _score(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -68,7 +62,7 @@ def _score(args: argparse.Namespace) -> int:
     try:
         endpoints = parse_endpoints(args.endpoint) if args.endpoint else None
         options = ClientOptions(tls_ca=args.tls_ca, tls_cert=args.tls_cert, tls_key=args.tls_key, max_message_bytes=args.max_message_mb * 2**20)
-        counts = score_file(Path(args.input), Path(args.output), endpoints, options, workers=args.workers, deadline_s=args.deadline_s, show_progress=sys.stderr.isatty(), fmt=args.format, service_args={"code": _code_args(args)})
+        counts = score_file(Path(args.input), Path(args.output), endpoints, options, workers=args.workers, deadline_s=args.deadline_s, show_progress=sys.stderr.isatty(), fmt=args.format, service_args={"code": code_serve_args(args.code_reward, args.max_tests, args.max_seconds)})
     except (DataFileError, OutputError, ValueError) as e:
         print(f"verity score: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -28,6 +28,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from contract.files import from_verl as verl_sample
 from rewards.code.plain_pickle import UnsafePickleError, decode_private_cases
 from rewards.code.rows import INSTRUCTION, DatasetRowError, mapped_sample, text_field
 
@@ -114,8 +115,8 @@ def case_list_reference(cases: Any, fmt: str, func_name: str | None = None) -> d
         name = cases[0].get("fn_name") or func_name
         if not name:
             raise DatasetRowError(f"a {fmt} row with function_call tests needs fn_name")
-        args = [_json(c["input"], "input", fmt) if isinstance(c["input"], str) else c["input"] for c in cases]
-        expected = [_json(c["output"], "output", fmt) if isinstance(c["output"], str) else c["output"] for c in cases]
+        args = [_json(c["input"], "input", fmt) for c in cases]
+        expected = [_json(c["output"], "output", fmt) for c in cases]
         return call_reference(name, [a if isinstance(a, list) else [a] for a in args], expected, in_list=True, **APPS_TOLERANCE)
     tolerance = {} if kind == "stdin" else APPS_TOLERANCE  # LiveCodeBench compares decimals exactly
     return io_reference([c["input"] for c in cases], [c["output"] for c in cases], **tolerance)
@@ -176,8 +177,7 @@ def from_verl(row: dict[str, Any], index: int) -> dict[str, Any]:
     if isinstance(truth, dict) and "test_cases" in truth:
         truth = truth["test_cases"]
     reference = apps_reference(truth, "verl") if isinstance(truth, dict) else case_list_reference(truth, "verl")
-    extra = row.get("extra_info") if isinstance(row.get("extra_info"), dict) else {}
-    return mapped_sample(row, ("reward_model",), id=f"{row.get('data_source', 'verl')}-{extra.get('index', index)}", prompt=row["prompt"], reference=reference)
+    return {**verl_sample(row, index, "code"), "reference": reference}  # id, prompt and other columns as verl's math rows map
 
 
 #: dataset format -> row mapper (row, index in the file) -> a row in the sample schema

@@ -6,14 +6,15 @@ in all-or-nothing mode the run stops at the first failing case (the sandbox stop
 timeout; a wrong output ends the calls). Per problem at most ``max_tests`` cases run and at most
 ``max_seconds`` of their wall time is spent: a call holds no more cases than would fit in the
 budget left were each to run to its wall limit, so the budget holds whatever the program does; a
-problem whose budget runs out before its cases do is a TIMEOUT. Function-call and HumanEval-style samples are one Execute of the trusted harness
-(harness_tests.py), which runs the solution in a separate process and prints a per-sample nonce
-only when ``check`` returned, so success is read from that line, never from an exit code.
+problem whose budget runs out before its cases do is a TIMEOUT. Function-call and HumanEval-style
+samples are one Execute of the trusted harness (harness_tests.py), which runs the solution in a
+separate process and prints a per-sample nonce only when ``check`` returned, so success is read
+from that line, never from an exit code.
 
 Each score's components count what it cost: ``cases_run``, ``sandbox_calls``, ``sandbox_s``
 (wall seconds of those calls, waiting for a free slot included), ``run_s`` (wall seconds the
-program ran, as the sandbox measured it) and ``runtime_error`` (1 when the program crashed). A sandbox that
-cannot be reached, or that fails, gives ERROR (dropped by the trainer).
+program ran, as the sandbox measured it) and ``runtime_error`` (1 when the program crashed). A
+sandbox that cannot be reached, or that fails, gives ERROR (dropped by the trainer).
 """
 
 from __future__ import annotations
@@ -111,6 +112,8 @@ class CodeVerifier(Verifier):
         if program is None:
             fence = "```python" if ref.language == "python" else "```cpp"
             return Score(req.id, 0.0, Status.WRONG, f"no program in the response: no {fence} block" + (", and the response does not parse as Python" if ref.language == "python" else ""))
+        if getattr(ref, "prelude", ""):  # the imports a dataset's own harness puts before a solution
+            program = f"{ref.prelude}\n{program}"
         cost = Cost()
         try:
             if isinstance(ref, IOReference):
@@ -135,7 +138,7 @@ class CodeVerifier(Verifier):
         fit in the budget left at their wall limit of 2 * time_limit_s + 1 s), until every case
         has run, or, in all-or-nothing mode, one has failed, or the budget is spent."""
         tests = ref.tests[: self.max_tests]
-        code = ((ref.prelude + "\n") if ref.prelude else "") + program
+        case_wall = 2 * ref.time_limit_s + 1  # the wall limit of one case, in seconds
         stop_at_failure = self.reward_mode == "all"
         passed, first_failure, timed_out, spent, size = 0, "", False, 0.0, FIRST_CALL_CASES
         while cost.cases_run < len(tests) and not (stop_at_failure and first_failure):
@@ -144,13 +147,13 @@ class CodeVerifier(Verifier):
                 first_failure = first_failure or f"; the problem's budget of {self.max_seconds:g} s was spent after {cost.cases_run} of {len(tests)} cases"
                 timed_out = True
                 break
-            wall = min(2 * ref.time_limit_s + 1, left)
-            budget_cut = wall < 2 * ref.time_limit_s + 1  # a case of this call that times out ran out of budget
+            wall = min(case_wall, left)
+            budget_cut = wall < case_wall  # a case of this call that times out ran out of budget
             fits = max(1, int(left // wall))  # were each case to run to its wall limit, the budget would still hold
             chunk = tests[cost.cases_run : cost.cases_run + min(size, fits)]
             size *= 2
             limits = pb.Limits(cpu_time_s=min(ref.time_limit_s, wall), wall_time_s=wall, memory_bytes=ref.memory_mb * MiB)
-            request = pb.ExecuteBatchRequest(code=code.encode(), language=ref.language, limits=limits, cases=[pb.TestCase(stdin=t.stdin.encode()) for t in chunk], stop_on_failure=stop_at_failure)
+            request = pb.ExecuteBatchRequest(code=program.encode(), language=ref.language, limits=limits, cases=[pb.TestCase(stdin=t.stdin.encode()) for t in chunk], stop_on_failure=stop_at_failure)
             result = await self._call("ExecuteBatch", request, len(chunk) * wall + 120, cost)
             if result.HasField("compile") and result.compile.status != pb.EXEC_STATUS_OK:
                 return self._failed_run(sample_id, result.compile, "compile")
@@ -190,7 +193,6 @@ class CodeVerifier(Verifier):
             options = {"expected_in_list": ref.expected_in_list, "rel_tol": ref.rel_tol, "abs_tol": ref.abs_tol, "stop_at_failure": self.reward_mode == "all"}
             test_code = f"import json\nfrom harness_calls import check_calls\n\ndef check(candidate):\n    return check_calls(candidate, json.loads({json.dumps(calls)!r}), **{options!r})\n"
             secret = {"test_code": test_code, "setup_code": "", "entry_point": ref.entry_point}
-            program = ((ref.prelude + "\n") if ref.prelude else "") + program
             cost.cases_run = len(calls)
         else:
             secret = {"test_code": ref.test_code, "setup_code": ref.setup_code, "entry_point": ref.entry_point}
