@@ -138,6 +138,14 @@ def test_health_exits_zero_only_for_a_serving_service(math_server):
     assert (gone.returncode, gone.stdout.split()[-1]) == (1, "UNREACHABLE")
 
 
+def test_health_needs_only_grpc(math_server):
+    """An image with its own verifier carries verity without its dependencies for this probe."""
+    blocked = ["pydantic", "torch", "transformers", "yaml", "rich", "math_verify", "pyarrow", "numpy"]
+    probe = f"import sys; sys.modules.update(dict.fromkeys({blocked!r})); from verity.cli import main; sys.exit(main(['health', {math_server.address!r}]))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert (result.returncode, result.stdout.split()[-1:]) == (0, ["SERVING"]), result.stderr[-2000:]
+
+
 def test_train_check_resolves_a_config_with_an_own_loss_without_loading_a_model(tmp_path):
     (tmp_path / "my_rl.py").write_text(
         "from trainer.algorithms import PolicyLossOutput\n\n\n"

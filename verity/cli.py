@@ -9,7 +9,6 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-from rewards.builtin import code_serve_args
 from rewards.code.datasets import ROW_FORMATS
 
 
@@ -55,6 +54,7 @@ def _score(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from contract.files import DataFileError
+    from rewards.builtin import code_serve_args
     from rewards.router import parse_endpoints
     from rewards.score_file import EXIT_USAGE, OutputError, exit_code, score_file, summary_table
     from serving.client import ClientOptions
