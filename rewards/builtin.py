@@ -15,6 +15,7 @@ class VerifierOptions:
     workers: int | None = None  # math: worker processes (default: cores)
     deadline_s: float = 1.0  # math: per-sample checking deadline
     sandbox: tuple[str, ...] = ()  # code: addresses of Sandbox service replicas
+    sandbox_token: str | None = None  # code: the token its Sandbox service requires, if any
     code_reward: str = "all"  # code: "all" (every case must pass) or "fraction" (share of cases passed)
     code_max_tests: int | None = None  # code: the most cases a problem runs (None: all)
     code_max_seconds: float = 60.0  # code: the most wall seconds a problem's cases take together
@@ -36,7 +37,7 @@ def _code(o: VerifierOptions) -> Verifier:
 
     if not o.sandbox:
         raise ValueError("the code verifier needs a Sandbox service: pass --sandbox HOST:PORT")
-    return CodeVerifier(list(o.sandbox), reward=o.code_reward, max_tests=o.code_max_tests, max_seconds=o.code_max_seconds)
+    return CodeVerifier(list(o.sandbox), reward=o.code_reward, max_tests=o.code_max_tests, max_seconds=o.code_max_seconds, sandbox_token=o.sandbox_token)
 
 
 def _telecom(o: VerifierOptions) -> Verifier:

@@ -67,7 +67,7 @@ class VerifierClient:
         return results  # type: ignore[return-value]
 
     async def describe(self) -> pb.VerifierInfo:
-        return await self.replicas.next_stub().Describe(pb.DescribeRequest(), timeout=self.options.deadline_s)
+        return await self.replicas.next_stub().Describe(pb.DescribeRequest(), timeout=self.options.deadline_s, metadata=self.options.metadata)
 
     async def _score_batch(self, batch: list[Sample]) -> list[Score]:
         ids = [s.id for s in batch]

@@ -89,13 +89,14 @@ async def _score_all(router: Router, samples: list[Sample], progress: Progress |
     return scores
 
 
-def score_file(input_path: Path, output_path: Path, endpoints: dict[str, list[str]] | None, options: ClientOptions | None = None, workers: int | None = None, deadline_s: float = 1.0, show_progress: bool = True, fmt: str | None = None, service_args: dict[str, list[str]] | None = None) -> Counter:
+def score_file(input_path: Path, output_path: Path, endpoints: dict[str, list[str]] | None, options: ClientOptions | None = None, workers: int | None = None, deadline_s: float = 1.0, show_progress: bool = True, fmt: str | None = None, service_args: dict[str, list[str]] | None = None, auth_token_file: str | None = None) -> Counter:
     """Score ``input_path`` into ``output_path`` (one line per row, in order: the row's fields
     beyond the schema, then its score); return the count of each status.
 
     With ``endpoints`` None, the built-in services the samples name are started locally (plaintext
     on loopback, so ``options``' TLS settings apply only to given endpoints; they take ``options``'
-    message limit, and ``service_args``: further ``verity serve`` arguments by service name)."""
+    message limit, ``service_args``: further ``verity serve`` arguments by service name, and
+    require the token of ``auth_token_file``, which ``options.auth_token`` then holds)."""
     options = options or ClientOptions()
     check_output(output_path)
     items, extras = load_for_scoring(input_path, fmt)
@@ -103,7 +104,7 @@ def score_file(input_path: Path, output_path: Path, endpoints: dict[str, list[st
     local = None
     if endpoints is None:
         names = {s.verifier for s in samples} & set(BUILTIN_VERIFIERS)
-        local = LocalServices(names, workers=workers, deadline_s=deadline_s, max_message_mb=options.max_message_bytes // 2**20, service_args=service_args)
+        local = LocalServices(names, workers=workers, deadline_s=deadline_s, max_message_mb=options.max_message_bytes // 2**20, service_args=service_args, auth_token_file=auth_token_file)
     with local if local else nullcontext(endpoints) as eps:
         router = Router(eps, options if endpoints is not None else replace(options, tls_ca=None, tls_cert=None, tls_key=None))
         bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), transient=True) if show_progress else None

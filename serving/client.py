@@ -12,10 +12,11 @@ import asyncio
 import itertools
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 
+from serving.auth import call_metadata
 from serving.tls import channel_credentials
 
 log = logging.getLogger("verity.client")
@@ -35,6 +36,12 @@ class ClientOptions:
     tls_ca: str | None = None  # PEM of the CA that signed the servers' certificates: turns TLS on
     tls_cert: str | None = None  # client certificate and key (PEM), for servers that require mTLS
     tls_key: str | None = None
+    auth_token: str | None = field(default=None, repr=False)  # sent as 'authorization: Bearer <token>' on every call
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...] | None:
+        """The metadata every call carries (the token, when there is one)."""
+        return call_metadata(self.auth_token)
 
     def channel(self, address: str) -> grpc.aio.Channel:
         """One channel to ``address``. A DNS name that resolves to several replicas (a scaled
@@ -89,7 +96,7 @@ class Replicas:
             index = next(self._next)
             try:
                 async with self._in_flight:
-                    return await getattr(self.stubs[index], method)(request, timeout=timeout_s or opts.deadline_s)
+                    return await getattr(self.stubs[index], method)(request, timeout=timeout_s or opts.deadline_s, metadata=opts.metadata)
             except grpc.aio.AioRpcError as e:
                 if e.code() in self.retryable and attempt < opts.retries:
                     self.retried += 1

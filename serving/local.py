@@ -25,10 +25,12 @@ class LocalServices:
     check them first, since only they know which names their data may use. ``workers``: each
     verifier's worker processes, and the sandbox's slots (default: cores). ``max_message_mb``: the
     services' request size limit (default: theirs). ``service_args``: further ``verity serve``
-    arguments by service name (the code verifier's reward mode and budgets)."""
+    arguments by service name (the code verifier's reward mode and budgets). ``auth_token_file``:
+    every service requires the token in it (the code verifier also sends it to its sandbox)."""
 
-    def __init__(self, names: set[str] | list[str], workers: int | None = None, deadline_s: float = 1.0, start_timeout_s: float = 120.0, max_message_mb: int | None = None, service_args: dict[str, list[str]] | None = None):
+    def __init__(self, names: set[str] | list[str], workers: int | None = None, deadline_s: float = 1.0, start_timeout_s: float = 120.0, max_message_mb: int | None = None, service_args: dict[str, list[str]] | None = None, auth_token_file: str | None = None):
         self.names = sorted(set(names))
+        self.auth_token_file = auth_token_file
         self.service_args = service_args or {}
         self.max_message_mb = max_message_mb
         self.workers = workers
@@ -55,6 +57,8 @@ class LocalServices:
             cmd += ["--slots" if name == "sandbox" else "--workers", str(self.workers)]
         if self.max_message_mb:
             cmd += ["--max-message-mb", str(self.max_message_mb)]
+        if self.auth_token_file:
+            cmd += ["--auth-token-file", str(self.auth_token_file)]
         cmd += self.service_args.get(name, [])
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
         self.processes[name] = proc

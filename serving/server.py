@@ -1,11 +1,12 @@
 """What every verity gRPC server does, whatever it serves.
 
-grpc.aio, ``grpc.health.v1`` health checking, a bounded number of concurrent RPCs, explicit
-message-size limits in both directions, no SO_REUSEPORT (a second server on a used port fails
-instead of silently sharing it), and a graceful shutdown on SIGTERM/SIGINT (health turns
-NOT_SERVING, in-flight calls get ``grace_s`` to finish). On start it prints one line
+grpc.aio, ``grpc.health.v1`` health checking, a bounded number of concurrent RPCs (a call past
+the bound is answered RESOURCE_EXHAUSTED at once, never queued), explicit message-size limits in
+both directions, no SO_REUSEPORT (a second server on a used port fails instead of silently sharing
+it), an optional shared token (:mod:`serving.auth`), and a graceful shutdown on SIGTERM/SIGINT
+(health turns NOT_SERVING, in-flight calls get ``grace_s`` to finish). On start it prints one line
 ``verity: <name> listening on HOST:PORT`` to stdout, which is how a parent process learns a port
-chosen by the OS (``--port 0``).
+chosen by the OS (``--port 0``); bound beyond loopback, it also says on stderr who may call.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from serving.auth import TokenAuth, is_loopback
 from serving.tls import TLSFiles
 
 log = logging.getLogger("verity.server")
@@ -48,12 +50,14 @@ async def run_server(
     stop: asyncio.Event | None = None,
     announce: Callable[[str], None] | None = None,
     tls: TLSFiles | None = None,
+    auth_token: str | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or ``stop`` is set). ``register`` adds the servicers and returns
     their full service names, which are reported SERVING by the health service. ``announce``
     receives "HOST:PORT" once bound (default: print the start line). ``tls`` serves TLS or mTLS
-    instead of plaintext."""
-    server = grpc.aio.server(maximum_concurrent_rpcs=max_concurrent_rpcs, options=server_options(max_message_bytes))
+    instead of plaintext; ``auth_token`` refuses calls without it (health checks stay open)."""
+    interceptors = [TokenAuth(auth_token)] if auth_token else []
+    server = grpc.aio.server(maximum_concurrent_rpcs=max_concurrent_rpcs, options=server_options(max_message_bytes), interceptors=interceptors)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     services = register(server)
@@ -77,13 +81,26 @@ async def run_server(
         print(f"verity: {name} listening on {address}", flush=True)
     else:
         announce(address)
-    log.info("serving name=%s address=%s tls=%s mtls=%s max_concurrent_rpcs=%d max_message_bytes=%d", name, address, tls is not None, bool(tls and tls.client_ca), max_concurrent_rpcs, max_message_bytes)
+    if not is_loopback(host):
+        print(f"verity: {name} on {address} is reachable from other machines: {who_may_call(tls, auth_token)}", file=sys.stderr, flush=True)
+    log.info("serving name=%s address=%s tls=%s mtls=%s token=%s max_concurrent_rpcs=%d max_message_bytes=%d", name, address, tls is not None, bool(tls and tls.client_ca), bool(auth_token), max_concurrent_rpcs, max_message_bytes)
     try:
         await stop.wait()
     finally:
         await health_servicer.enter_graceful_shutdown()
         await server.stop(grace_s)
         log.info("stopped name=%s", name)
+
+
+def who_may_call(tls: TLSFiles | None, auth_token: str | None) -> str:
+    """Who may call a server with these settings, in words."""
+    if tls and tls.client_ca and auth_token:
+        return "only callers with a client certificate from its CA and its token"
+    if tls and tls.client_ca:
+        return "only callers with a client certificate from its CA (mTLS)"
+    if auth_token:
+        return "only callers sending its token" + ("" if tls else " (in plaintext: add --tls-cert/--tls-key off a private network)")
+    return "anyone who reaches it may call it; add --auth-token-file or --tls-client-ca, or bind 127.0.0.1"
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -21,7 +21,7 @@ TITLES = {"advantage estimator": "advantage estimators (algorithm.advantage)", "
 
 def missing_files(cfg: Config) -> list[str]:
     """The files the config names that do not exist, each with its key and a fix."""
-    named = {"data.train": cfg.data.train, "data.test": cfg.data.test, "rewards.tls_ca": cfg.rewards.tls_ca, "rewards.tls_cert": cfg.rewards.tls_cert, "rewards.tls_key": cfg.rewards.tls_key}
+    named = {"data.train": cfg.data.train, "data.test": cfg.data.test, "rewards.tls_ca": cfg.rewards.tls_ca, "rewards.tls_cert": cfg.rewards.tls_cert, "rewards.tls_key": cfg.rewards.tls_key, "rewards.auth_token_file": cfg.rewards.auth_token_file}
     problems = [f"{key}: {path} does not exist: give the path of an existing file" for key, path in named.items() if path and not Path(path).is_file()]
     model = Path(cfg.model.path).expanduser()
     local = cfg.model.path.startswith(("/", "./", "../", "~")) or model.exists()  # else a hub id, where a hub is reachable

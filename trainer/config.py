@@ -251,6 +251,7 @@ class RewardsConfig(Section):
     tls_ca: str | None = Field(None, description="CA certificate (PEM path) of the configured endpoints: connect with TLS (local services stay plaintext on loopback).")
     tls_cert: str | None = Field(None, description="Client certificate (PEM path) for endpoints that require mTLS.")
     tls_key: str | None = Field(None, description="Client private key (PEM path) for mTLS.")
+    auth_token_file: str | None = Field(None, description="File holding the shared token of services started with `verity serve --auth-token-file`: sent with every call as 'authorization: Bearer <token>' metadata. Locally started services require it too.")
     code: CodeRewardConfig = Field(default_factory=CodeRewardConfig, description="The locally started code verifier: reward mode and per-problem budgets (a configured code endpoint has its own `verity serve code` flags).")
 
     @model_validator(mode="before")

@@ -15,6 +15,7 @@ from contract.schema import Sample
 from rewards.builtin import BUILTIN_VERIFIERS
 from rewards.code.datasets import ROW_FORMATS
 from rewards.telecom.datasets import load_oran_bench, load_teleqna
+from serving.auth import TokenFileError, read_token_file
 from serving.client import ClientOptions
 from serving.local import LocalServices
 from trainer.check import missing_files
@@ -66,11 +67,15 @@ def reward_services(cfg: Config, samples: list[Sample], stack: ExitStack, world:
     if unknown:
         raise ConfigError(f"the data names verifier(s) {', '.join(unknown)} with no endpoint: set rewards.endpoints.{unknown[0]}=HOST:PORT")
     r = cfg.rewards
-    options = ClientOptions(deadline_s=r.deadline_s, retries=r.retries, backoff_max_s=r.backoff_max_s, max_in_flight=r.max_in_flight, batch_size=r.batch_size, max_message_bytes=r.max_message_mb * 2**20, tls_ca=r.tls_ca, tls_cert=r.tls_cert, tls_key=r.tls_key)
+    try:
+        token = read_token_file(r.auth_token_file, "rewards.auth_token_file") if r.auth_token_file else None
+    except TokenFileError as e:
+        raise ConfigError(str(e)) from None
+    options = ClientOptions(deadline_s=r.deadline_s, retries=r.retries, backoff_max_s=r.backoff_max_s, max_in_flight=r.max_in_flight, batch_size=r.batch_size, max_message_bytes=r.max_message_mb * 2**20, tls_ca=r.tls_ca, tls_cert=r.tls_cert, tls_key=r.tls_key, auth_token=token)
     if missing:
         if r.tls_ca:
             raise ConfigError(f"rewards.tls_ca is set but verifier(s) {', '.join(sorted(missing))} have no endpoint: local services are plaintext, so give every verifier an endpoint")
-        started = stack.enter_context(LocalServices(missing, workers=r.local_workers, deadline_s=r.sample_deadline_s, max_message_mb=r.max_message_mb, service_args={"code": r.code.serve_args()})) if world.is_local_main else None
+        started = stack.enter_context(LocalServices(missing, workers=r.local_workers, deadline_s=r.sample_deadline_s, max_message_mb=r.max_message_mb, service_args={"code": r.code.serve_args()}, auth_token_file=r.auth_token_file)) if world.is_local_main else None
         endpoints.update(world.gather(started)[world.rank - world.local_rank])  # the machine's first process's
     scorer = RemoteScorer(endpoints, options)
     stack.callback(scorer.close)

@@ -15,6 +15,7 @@ from rewards.code.datasets import ROW_FORMATS
 def _serve(args: argparse.Namespace) -> int:
     from rewards.builtin import VerifierOptions, make_verifier
     from rewards.host import serve_verifier
+    from serving.auth import TokenFileError, read_token_file
     from serving.local import LocalServices
     from serving.server import configure_logging
     from serving.tls import TLSFiles
@@ -24,7 +25,12 @@ def _serve(args: argparse.Namespace) -> int:
         print("verity serve: TLS needs both --tls-cert and --tls-key (and --tls-client-ca only with them)", file=sys.stderr)
         return 2
     tls = TLSFiles(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
-    limits = dict(max_concurrent_rpcs=args.max_concurrent_rpcs, max_message_bytes=args.max_message_mb * 1024 * 1024)
+    try:
+        token = read_token_file(args.auth_token_file, "--auth-token-file") if args.auth_token_file else None
+    except TokenFileError as e:
+        print(f"verity serve: {e}", file=sys.stderr)
+        return 2
+    limits = dict(max_concurrent_rpcs=args.max_concurrent_rpcs, max_message_bytes=args.max_message_mb * 1024 * 1024, auth_token=token)
     try:
         if args.service == "sandbox":
             from sandbox.service import serve_sandbox
@@ -34,8 +40,8 @@ def _serve(args: argparse.Namespace) -> int:
         with ExitStack() as stack:
             sandbox = tuple(args.sandbox)
             if args.service == "code" and not sandbox:  # no sandbox given: run one beside this service
-                sandbox = tuple(stack.enter_context(LocalServices(["sandbox"]))["sandbox"])
-            options = VerifierOptions(workers=args.workers, deadline_s=args.deadline_s, sandbox=sandbox, code_reward=args.code_reward, code_max_tests=args.max_tests, code_max_seconds=args.max_seconds)
+                sandbox = tuple(stack.enter_context(LocalServices(["sandbox"], auth_token_file=args.auth_token_file))["sandbox"])
+            options = VerifierOptions(workers=args.workers, deadline_s=args.deadline_s, sandbox=sandbox, sandbox_token=token, code_reward=args.code_reward, code_max_tests=args.max_tests, code_max_seconds=args.max_seconds)
             verifier = make_verifier(args.service, options)
             asyncio.run(serve_verifier(verifier, host=args.host, port=args.port, tls=tls, **limits))
     except (OSError, RuntimeError, ValueError) as e:  # a used port; a machine that cannot build the sandbox
@@ -57,12 +63,14 @@ def _score(args: argparse.Namespace) -> int:
     from rewards.builtin import code_serve_args
     from rewards.router import parse_endpoints
     from rewards.score_file import EXIT_USAGE, OutputError, exit_code, score_file, summary_table
+    from serving.auth import read_token_file
     from serving.client import ClientOptions
 
     try:
         endpoints = parse_endpoints(args.endpoint) if args.endpoint else None
-        options = ClientOptions(tls_ca=args.tls_ca, tls_cert=args.tls_cert, tls_key=args.tls_key, max_message_bytes=args.max_message_mb * 2**20)
-        counts = score_file(Path(args.input), Path(args.output), endpoints, options, workers=args.workers, deadline_s=args.deadline_s, show_progress=sys.stderr.isatty(), fmt=args.format, service_args={"code": code_serve_args(args.code_reward, args.max_tests, args.max_seconds)})
+        token = read_token_file(args.auth_token_file, "--auth-token-file") if args.auth_token_file else None
+        options = ClientOptions(tls_ca=args.tls_ca, tls_cert=args.tls_cert, tls_key=args.tls_key, max_message_bytes=args.max_message_mb * 2**20, auth_token=token)
+        counts = score_file(Path(args.input), Path(args.output), endpoints, options, workers=args.workers, deadline_s=args.deadline_s, show_progress=sys.stderr.isatty(), fmt=args.format, service_args={"code": code_serve_args(args.code_reward, args.max_tests, args.max_seconds)}, auth_token_file=args.auth_token_file)
     except (DataFileError, OutputError, ValueError) as e:
         print(f"verity score: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -153,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run a verifier service over gRPC")
     serve.add_argument("service", choices=["math", "telecom", "code", "sandbox"], help="which service")
-    serve.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 for every interface, which it then says on stderr)")
     serve.add_argument("--port", type=int, default=50051, help="port; 0 picks a free one (printed on start)")
     serve.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")
     serve.add_argument("--deadline-s", type=float, default=1.0, help="per-sample checking deadline in seconds")
@@ -170,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", help="server certificate (PEM): serve TLS instead of plaintext")
     serve.add_argument("--tls-key", help="server private key (PEM)")
     serve.add_argument("--tls-client-ca", help="CA (PEM) that client certificates must chain to: mTLS")
+    serve.add_argument("--auth-token-file", metavar="FILE", help="refuse calls that do not send the token in FILE as 'authorization: Bearer <token>' metadata (UNAUTHENTICATED); health checks stay open. code: also sent to its --sandbox")
     serve.set_defaults(func=_serve)
 
     score = sub.add_parser("score", help="score a file of samples with responses (JSONL, JSON array or Parquet)", epilog=SCORE_EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -184,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--tls-ca", help="CA (PEM) of the services' certificates: connect with TLS")
     score.add_argument("--tls-cert", help="client certificate (PEM), for services that require mTLS")
     score.add_argument("--tls-key", help="client private key (PEM)")
+    score.add_argument("--auth-token-file", metavar="FILE", help="send the token in FILE with every call, for services started with --auth-token-file (locally started services require it too)")
     score.set_defaults(func=_score)
 
     health = sub.add_parser("health", help="ask a service's grpc.health.v1 status; exit 0 only when SERVING (container health checks)")

@@ -73,11 +73,11 @@ class CodeVerifier(Verifier):
     }
     max_batch_size = 1024
 
-    def __init__(self, sandbox: list[str], reward: Literal["all", "fraction"] = "all", max_tests: int | None = None, max_seconds: float = 60.0, max_in_flight: int = 16, options: ClientOptions | None = None):
+    def __init__(self, sandbox: list[str], reward: Literal["all", "fraction"] = "all", max_tests: int | None = None, max_seconds: float = 60.0, max_in_flight: int = 16, options: ClientOptions | None = None, sandbox_token: str | None = None):
         """sandbox: addresses of Sandbox service replicas; reward: "all" (1 only when every case
         passes) or "fraction" (the share of cases passed); max_tests: the most cases a problem
         runs (its first ones; None: all); max_seconds: the most wall seconds its cases may take
-        together."""
+        together; sandbox_token: the token the sandbox requires (when ``options`` is not given)."""
         if reward not in ("all", "fraction"):
             raise ValueError(f"reward must be 'all' or 'fraction', not {reward!r}")
         if max_tests is not None and max_tests < 1:
@@ -87,7 +87,7 @@ class CodeVerifier(Verifier):
         self.sandbox_addresses = sandbox
         self.reward_mode = reward
         self.max_tests, self.max_seconds = max_tests, max_seconds
-        self.options = options or ClientOptions(max_in_flight=max_in_flight, deadline_s=600.0)
+        self.options = options or ClientOptions(max_in_flight=max_in_flight, deadline_s=600.0, auth_token=sandbox_token)
         self._replicas: Replicas | None = None
 
     async def start(self) -> None:
