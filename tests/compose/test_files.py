@@ -15,6 +15,7 @@ import yaml
 
 from contract.schema import Sample
 from rewards.client import VerifierClient
+from serving.client import ClientOptions
 from serving.health import wait_healthy
 from tests.compose.conftest import ROOT
 
@@ -53,8 +54,25 @@ def test_only_tensorboard_publishes_and_nothing_is_privileged():
     assert {d for d, c in services["trainer"]["depends_on"].items() if c["condition"] == "service_healthy"} == {"math", "telecom", "code"}
 
 
-def test_the_example_verifier_speaks_the_verifier_proto():
-    server = subprocess.Popen([sys.executable, str(COMPOSE / "own-verifier" / "server.py"), "--port", "0"], stdout=subprocess.PIPE, text=True)
+def test_every_call_in_the_stack_carries_its_token():
+    stack = yaml.safe_load((COMPOSE / "docker-compose.yml").read_text())
+    services = stack["services"]
+    assert stack["secrets"]["auth_token"]["file"] == "./secrets/auth-token"
+    for name in ("math", "telecom", "code", "sandbox"):
+        command = services[name]["command"]
+        assert command[command.index("--auth-token-file") + 1] == "/run/secrets/auth_token" and command[command.index("--host") + 1] == "0.0.0.0", name
+        assert services[name]["secrets"] == ["auth_token"], name
+    own = yaml.safe_load((COMPOSE / "docker-compose.own-verifier.yml").read_text())["services"]["math"]["command"]
+    assert own[own.index("--auth-token-file") + 1] == "/run/secrets/auth_token"
+    for name in ("docker-compose.yml", "docker-compose.gpu.yml"):
+        trainer = yaml.safe_load((COMPOSE / name).read_text())["services"]["trainer"]["command"]
+        assert "rewards.auth_token_file=/run/secrets/auth_token" in trainer.split(), name
+    assert services["trainer"]["secrets"] == ["auth_token"]
+
+
+def test_the_example_verifier_speaks_the_verifier_proto(tmp_path):
+    (tmp_path / "token").write_text("example-token\n")
+    server = subprocess.Popen([sys.executable, str(COMPOSE / "own-verifier" / "server.py"), "--port", "0", "--auth-token-file", str(tmp_path / "token")], stdout=subprocess.PIPE, text=True)
     try:
         address = "127.0.0.1:" + server.stdout.readline().rsplit(":", 1)[1].strip()
         wait_healthy(address)
@@ -65,14 +83,16 @@ def test_the_example_verifier_speaks_the_verifier_proto():
             Sample(id="bad", verifier="math", prompt="12 + 7?", reference={"answer": "x"}, response="19"),
         ]
 
-        async def score():
-            client = VerifierClient([address])
+        async def score(token):
+            client = VerifierClient([address], ClientOptions(auth_token=token, retries=0))
             try:
-                return await client.score(samples), await client.describe()
+                return await client.score(samples), await client.describe() if token else None
             finally:
                 await client.close()
 
-        scores, info = asyncio.run(score())
+        scores, info = asyncio.run(score("example-token"))
+        refused, _ = asyncio.run(score(None))
+        assert {(s.status.value, "UNAUTHENTICATED" in s.detail) for s in refused} == {("ERROR", True)}
         assert [(s.id, s.status.value, s.reward) for s in scores] == [("right", "OK", 1.0), ("wrong", "WRONG", 0.0), ("none", "WRONG", 0.0), ("bad", "INVALID", 0.0)]
         assert info.name == "last-integer" and "answer" in scores[3].detail
     finally:

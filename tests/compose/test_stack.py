@@ -40,10 +40,11 @@ def finish(stack: Stack, service: str, timeout_s: float = 900) -> tuple[int, str
     return code, logs.stdout + logs.stderr
 
 
-def score_in_stack(stack: Stack, samples: list[dict], endpoints: list[str], files: tuple[str, ...] = ()) -> dict[str, dict]:
-    """`verity score` in a one-off trainer container against the stack's services: id -> score;
-    its exit code is checked against the statuses (3 with an ERROR, else 1 with an INVALID, else 0)."""
-    args = " ".join(f"--endpoint {e}" for e in endpoints)
+def score_in_stack(stack: Stack, samples: list[dict], endpoints: list[str], files: tuple[str, ...] = (), token: bool = True) -> dict[str, dict]:
+    """`verity score` in a one-off trainer container against the stack's services (sending the
+    stack's token unless ``token`` is false): id -> score; its exit code is checked against the
+    statuses (3 with an ERROR, else 1 with an INVALID, else 0)."""
+    args = " ".join(f"--endpoint {e}" for e in endpoints) + (" --auth-token-file /run/secrets/auth_token" if token else "")
     script = f"cat > /tmp/in.jsonl; verity score --input /tmp/in.jsonl --output /tmp/out.jsonl {args} >&2; code=$?; cat /tmp/out.jsonl; printf '{{\"exit\": %d}}\\n' $code"
     out = stack.run_in_trainer("sh", "-c", script, input="".join(json.dumps(s) + "\n" for s in samples), files=files)
     *rows, (exit_line) = map(json.loads, out.splitlines())
@@ -107,6 +108,8 @@ def test_every_service_scores_across_containers_and_the_sandbox_isolates(stack: 
     scores = score_in_stack(stack, samples, ["math=math:50051", "telecom=telecom:50051", "code=code:50051"])
     statuses = {i: s["status"] for i, s in scores.items()}
     assert statuses == {"math-ok": "OK", "math-wrong": "WRONG", "tel-mcq": "OK", "tel-num": "OK", "code-ok": "OK", "code-wrong": "WRONG", "code-no-network": "OK", "code-no-proc": "OK"}, scores
+    refused = score_in_stack(stack, samples[:1], ["math=math:50051"], token=False)  # a caller without the stack's token
+    assert refused["math-ok"]["status"] == "ERROR" and "UNAUTHENTICATED" in refused["math-ok"]["detail"]
 
 
 def test_a_scaled_verifier_shares_the_calls(stack: Stack):
@@ -123,7 +126,8 @@ def test_a_scaled_verifier_shares_the_calls(stack: Stack):
         "ref = {'kind': 'numeric', 'answer': 30, 'unit': 'dBm', 'rel_tol': 0.01}\n"
         "samples = [Sample(id=str(i), verifier='telecom', prompt='?', reference=ref, response='30 dBm') for i in range(64)]\n"
         "async def main():\n"
-        "    client = VerifierClient(['telecom:50051'], ClientOptions(batch_size=4))\n"
+        "    token = open('/run/secrets/auth_token').read().strip()\n"
+        "    client = VerifierClient(['telecom:50051'], ClientOptions(batch_size=4, auth_token=token))\n"
         "    scores = await client.score(samples)\n"
         "    await client.close()\n"
         "    print(sum(s.status.value == 'OK' for s in scores))\n"
