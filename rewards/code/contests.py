@@ -109,8 +109,10 @@ def case_list_reference(cases: Any, fmt: str, func_name: str | None = None) -> d
     if kind == "functional":  # LiveCodeBench: one JSON argument per input line
         if not func_name:
             raise DatasetRowError(f"a {fmt} row with functional tests needs metadata.func_name")
-        args = [[json.loads(line) for line in c["input"].split("\n") if line.strip()] for c in cases]
-        return call_reference(func_name, args, [json.loads(c["output"]) for c in cases], in_list=False)
+        if not all(isinstance(c["input"], str) and isinstance(c["output"], str) for c in cases):
+            raise DatasetRowError(f"the functional tests of a {fmt} row hold 'input' and 'output' as JSON text, one argument per input line")
+        args = [[_json(line, "input", fmt) for line in c["input"].split("\n") if line.strip()] for c in cases]
+        return call_reference(func_name, args, [_json(c["output"], "output", fmt) for c in cases], in_list=False)
     if kind == "function_call":
         name = cases[0].get("fn_name") or func_name
         if not name:
@@ -140,7 +142,9 @@ def from_apps(row: dict[str, Any], index: int) -> dict[str, Any]:
 
 def from_livecodebench(row: dict[str, Any], index: int) -> dict[str, Any]:
     question = text_field(row, "question_content", "livecodebench")
-    cases = list(_json(row.get("public_test_cases"), "public_test_cases", "livecodebench"))
+    cases = _json(row.get("public_test_cases"), "public_test_cases", "livecodebench")
+    if not isinstance(cases, list):
+        raise DatasetRowError(f"field 'public_test_cases' of a livecodebench row must be a list of cases, not {type(cases).__name__}")
     private = row.get("private_test_cases")
     if isinstance(private, str) and private.strip():
         try:

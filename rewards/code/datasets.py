@@ -85,5 +85,19 @@ def _mbpp_function(code: Any, asserts: list[str]) -> str:
     raise DatasetRowError("field 'test_list': its asserts call no function of the solution")
 
 
+def checked(mapper: Callable[[dict[str, Any], int], dict[str, Any]]) -> Callable[[dict[str, Any], int], dict[str, Any]]:
+    """``mapper`` whose rows must map to a reference the code verifier takes: a row that would
+    only ever score INVALID is reported (and skipped) when the file is read, not at scoring."""
+
+    def mapped(row: dict[str, Any], index: int) -> dict[str, Any]:
+        from rewards.code.reference import parse_reference  # pydantic: not for the CLI's light commands
+
+        sample = mapper(row, index)
+        parse_reference(sample["reference"])
+        return sample
+
+    return mapped
+
+
 #: dataset format -> row mapper (row, index in the file) -> a row in the sample schema
-ROW_FORMATS: dict[str, Callable[[dict[str, Any], int], dict[str, Any]]] = {"humaneval": from_humaneval, "mbpp": from_mbpp, **CONTEST_FORMATS}
+ROW_FORMATS: dict[str, Callable[[dict[str, Any], int], dict[str, Any]]] = {name: checked(mapper) for name, mapper in {"humaneval": from_humaneval, "mbpp": from_mbpp, **CONTEST_FORMATS}.items()}
