@@ -1,7 +1,8 @@
 """What every verity gRPC server does, whatever it serves.
 
-grpc.aio, ``grpc.health.v1`` health checking, a bounded number of concurrent RPCs (a call past
-the bound is answered RESOURCE_EXHAUSTED at once, never queued), explicit message-size limits in
+grpc.aio, ``grpc.health.v1`` health checking, a bounded number of concurrent calls (a call past
+the bound is answered RESOURCE_EXHAUSTED at once, never queued; health checks are not counted, so
+a busy service still reports SERVING), explicit message-size limits in
 both directions, no SO_REUSEPORT (a second server on a used port fails instead of silently sharing
 it), an optional shared token (:mod:`serving.auth`), and a graceful shutdown on SIGTERM/SIGINT
 (health turns NOT_SERVING, in-flight calls get ``grace_s`` to finish). On start it prints one line
@@ -21,13 +22,41 @@ from collections.abc import Callable
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from serving.auth import TokenAuth, is_loopback
+from serving.auth import OPEN_PREFIXES, TokenAuth, is_loopback
 from serving.tls import TLSFiles
 
 log = logging.getLogger("verity.server")
 
 DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_CONCURRENT_RPCS = 64
+HEALTH_HEADROOM = 16  # concurrent RPCs beyond the bound, for health checks only
+
+
+class ConcurrencyBound(grpc.aio.ServerInterceptor):
+    """At most ``limit`` service calls at once; the next is refused RESOURCE_EXHAUSTED at once.
+    Health checks pass uncounted. (gRPC's own maximum_concurrent_rpcs counts them too, so a
+    saturated service would fail its health checks and be taken for dead.)"""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.active = 0
+
+    async def intercept_service(self, continuation, details: grpc.HandlerCallDetails):
+        handler = await continuation(details)
+        if handler is None or handler.unary_unary is None or details.method.startswith(OPEN_PREFIXES):
+            return handler
+        inner = handler.unary_unary
+
+        async def bounded(request, context: grpc.aio.ServicerContext):
+            if self.active >= self.limit:
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{self.limit} calls in flight, this service's bound (--max-concurrent-rpcs): retry later, or add a replica")
+            self.active += 1
+            try:
+                return await inner(request, context)
+            finally:
+                self.active -= 1
+
+        return handler._replace(unary_unary=bounded)
 
 
 def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
@@ -57,7 +86,8 @@ async def run_server(
     receives "HOST:PORT" once bound (default: print the start line). ``tls`` serves TLS or mTLS
     instead of plaintext; ``auth_token`` refuses calls without it (health checks stay open)."""
     interceptors = [TokenAuth(auth_token)] if auth_token else []
-    server = grpc.aio.server(maximum_concurrent_rpcs=max_concurrent_rpcs, options=server_options(max_message_bytes), interceptors=interceptors)
+    interceptors.append(ConcurrencyBound(max_concurrent_rpcs))
+    server = grpc.aio.server(maximum_concurrent_rpcs=max_concurrent_rpcs + HEALTH_HEADROOM, options=server_options(max_message_bytes), interceptors=interceptors)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     services = register(server)
