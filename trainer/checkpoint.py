@@ -34,10 +34,21 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def new_checkpoint_dir(run: Path) -> Path:
-    """A temporary folder beside the checkpoints, where one is written before it is published."""
+    """A temporary folder beside the checkpoints, where one is written before it is published.
+    What an interrupted write left (a killed process, a full disk) is removed first."""
     root = run / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
+    for stale in root.glob(".tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     return Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+
+
+def bytes_to_write(model: torch.nn.Module, optimizer: torch.optim.Optimizer, whole_weights: bool) -> int:
+    """About how many bytes this process writes for a checkpoint: the whole weights (the main
+    process) and its own optimizer state (its shard under fsdp)."""
+    weights = sum(p.numel() * p.element_size() for p in model.parameters()) if whole_weights else 0
+    state = sum(t.numel() * t.element_size() for s in optimizer.state.values() for t in s.values() if torch.is_tensor(t))
+    return weights + state
 
 
 def save_optimizer(module: torch.nn.Module, optimizer: torch.optim.Optimizer, folder: Path) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import shutil
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -39,7 +40,7 @@ from trainer.algorithms.dash import keep_after_filter
 from trainer.algorithms.reductions import Elapsed, First, Last, Max, Mean, StepStats, Sum
 from trainer.algorithms.registry import ADVANTAGE, LOSS, TRANSFORM, resolve
 from trainer.algorithms.types import AdvantageInputs, AdvantageOutput, LossNormalizer, MicroBatch, PolicyLossInputs, PolicyStats, TopKLogprobs
-from trainer.checkpoint import load_optimizer, load_trainer_state, new_checkpoint_dir, publish_checkpoint, save_optimizer, set_rng_state
+from trainer.checkpoint import bytes_to_write, load_optimizer, load_trainer_state, new_checkpoint_dir, publish_checkpoint, save_optimizer, set_rng_state
 from trainer.collect import Collector, Scorer
 from trainer.config import Config
 from trainer.data.sampler import EpochSampler
@@ -52,6 +53,7 @@ from trainer.model import autocast
 from trainer.parallel import parallel
 from trainer.rollout.base import RolloutEngine
 from trainer.rollout_log import RolloutLog, examples, in_group_order, rollout_markdown, rollout_table
+from trainer.runs import OutOfSpace
 from trainer.world import World
 
 
@@ -153,13 +155,21 @@ class Trainer:
         """Every process writes its part of the optimizer state; the main process then writes the
         whole weights as a Hugging Face folder (gathered from the shards under fsdp) and the rest,
         and publishes the checkpoint; the others wait until it is complete."""
+        need = bytes_to_write(self.model, self.optimizer, self.world.is_main)
+        free = shutil.disk_usage(self.run_dir).free
+        if any(self.world.gather(need > free)):  # checked before writing: a half-written checkpoint helps no one
+            raise OutOfSpace.before_checkpoint(self.run_dir, self.step, need, free)
         tmp = self.world.gather(new_checkpoint_dir(self.run_dir) if self.world.is_main else None)[0]
-        save_optimizer(self.parallel.forward, self.optimizer, tmp)
-        weights = {name: t.cpu() for name, t in self.parallel.weights()} if self.parallel.lockstep else None
-        path = None
-        if self.world.is_main:
-            state = {"scheduler": self.scheduler.state_dict(), "data": self.sampler.state(), "config": self.cfg.model_dump(mode="json")}
-            path = publish_checkpoint(tmp, self.run_dir, self.step, self.model, self.tokenizer, state, self.cfg.train.keep_checkpoints, weights)
+        try:
+            save_optimizer(self.parallel.forward, self.optimizer, tmp)
+            weights = {name: t.cpu() for name, t in self.parallel.weights()} if self.parallel.lockstep else None
+            path = None
+            if self.world.is_main:
+                state = {"scheduler": self.scheduler.state_dict(), "data": self.sampler.state(), "config": self.cfg.model_dump(mode="json")}
+                path = publish_checkpoint(tmp, self.run_dir, self.step, self.model, self.tokenizer, state, self.cfg.train.keep_checkpoints, weights)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)  # a full disk: give back what the partial write took
+            raise
         self.world.barrier()
         return path
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import random
 from contextlib import ExitStack
 from pathlib import Path
@@ -31,7 +32,7 @@ from trainer.loop import Trainer
 from trainer.model import autocast, load_model, load_tokenizer, needs_conversion, resolve_model_path
 from trainer.rollout.base import RolloutEngine
 from trainer.rollout.hf import HFEngine
-from trainer.runs import RunError, new_run_dir, point_latest, resolve_checkpoint, run_to_resume
+from trainer.runs import OutOfSpace, RunError, new_run_dir, point_latest, resolve_checkpoint, run_to_resume
 from trainer.scoring import RemoteScorer
 from trainer.world import World, resolve_device
 
@@ -179,7 +180,12 @@ def _train(cfg: Config, world: World, resume: str | None) -> int:
         trainer = Trainer(cfg, model, tokenizer, make_engine(cfg, model, tokenizer, model_path, cfg.rollout.batch_size), scorer, train, test, ref_model=ref_model, console=console, world=world, run_dir=run)
         if checkpoint:
             trainer.restore(checkpoint)
-        result = trainer.fit()
+        try:
+            result = trainer.fit()
+        except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise OutOfSpace.while_writing(e, run) from None
+            raise
         world.barrier()  # no machine stops its local services while another process still scores
     before, after = result.before, result.after
     if before and after:

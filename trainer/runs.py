@@ -28,6 +28,25 @@ class RunError(ValueError):
     """A run or checkpoint path that does not hold what is asked of it; the message says what to give."""
 
 
+class OutOfSpace(RuntimeError):
+    """The run's disk is full, or too full for the next checkpoint; the message says what was
+    being written, the last complete checkpoint, and the fix."""
+
+    @classmethod
+    def while_writing(cls, error: OSError, run: Path) -> OutOfSpace:
+        return cls(f"the disk is full ({error.strerror}) writing {error.filename or run}: {cls._what_stands(run)}")
+
+    @classmethod
+    def before_checkpoint(cls, run: Path, step: int, need_bytes: int, free_bytes: int) -> OutOfSpace:
+        return cls(f"the disk is too full for the checkpoint of step {step} in {run}: it needs about {need_bytes / 1e9:.2f} GB, {free_bytes / 1e9:.2f} GB are free: {cls._what_stands(run)}")
+
+    @staticmethod
+    def _what_stands(run: Path) -> str:
+        done = checkpoints(run)
+        last = f"the last complete checkpoint, {done[-1]}, is intact: free space and continue with --resume {run}" if done else "no checkpoint is complete yet: free space and start again"
+        return f"{last} (or set train.output_dir on a larger disk)"
+
+
 def new_run_dir(name_dir: Path, now: float | None = None) -> Path:
     """A new, empty run folder ``name_dir/<YYYYmmdd-HHMMSS>`` (``-2``, ``-3``... when that second is
     taken), and ``name_dir/latest`` pointed at it."""

@@ -88,7 +88,7 @@ SCORE_EXIT_CODES = """exit codes:
 def _train(args: argparse.Namespace) -> int:
     from contract.files import DataFileError
     from trainer.config import ConfigError, load_config
-    from trainer.runs import RunError
+    from trainer.runs import OutOfSpace, RunError
 
     config, overrides = args.config, list(args.overrides)
     if config and "=" in config and not Path(config).exists():  # `verity train key=value ...` without a file
@@ -105,6 +105,9 @@ def _train(args: argparse.Namespace) -> int:
     except (ConfigError, RunError, DataFileError) as e:
         print(f"verity train: {e}", file=sys.stderr)
         return 2
+    except OutOfSpace as e:
+        print(f"verity train: {e}", file=sys.stderr)
+        return 1
 
 
 def _health(args: argparse.Namespace) -> int:
