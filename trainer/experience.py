@@ -44,7 +44,9 @@ class Experience:
 
     def to(self, device: torch.device) -> Experience:
         """The same experience with every tensor on ``device``."""
-        moved = {f.name: getattr(self, f.name).to(device) for f in fields(self) if isinstance(getattr(self, f.name), torch.Tensor)}
+        # the token batch too (not a tensor itself, so an isinstance(torch.Tensor) test misses it);
+        # ``records`` (a list) stays
+        moved = {f.name: value.to(device) for f in fields(self) if isinstance(value := getattr(self, f.name), (torch.Tensor, TokenBatch))}
         return replace(self, **moved)
 
     def __len__(self) -> int:

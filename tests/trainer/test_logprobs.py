@@ -211,3 +211,15 @@ def test_gradient_checkpointing_gives_the_same_log_probs_and_gradients(tiny):
     assert torch.allclose(lp0, lp1, rtol=1e-9, atol=1e-11)
     assert all((a - b).norm() <= 1e-5 * a.norm() for a, b in zip(g0, g1))
     assert any(a.norm() > 0 for a in g0)
+
+
+def test_experience_to_moves_the_token_batch_too():
+    """The token batch moves with the tensors: the training forward on a GPU embeds its ids there."""
+    from trainer.experience import Experience
+    from trainer.rollout.base import Rollout
+
+    rollouts = [Rollout([1, 2], [3, 4], [-0.1, -0.2], True), Rollout([1, 2], [5], [-0.3], False)]
+    exp = Experience.build(rollouts, torch.tensor([1.0, 0.0]), torch.tensor([0, 0]), 0, records=[{}, {}]).to(torch.device("meta"))
+    tensors = [exp.tokens.input_ids, exp.tokens.attention_mask, exp.tokens.response_start, exp.tokens.response_len, exp.mask, exp.rewards, exp.group_ids, exp.rollout_logp, exp.finished]
+    assert {t.device.type for t in tensors} == {"meta"}
+    assert exp.records == [{}, {}]
