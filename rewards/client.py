@@ -1,6 +1,7 @@
 """A gRPC client for one verifier (one or several replicas).
 
-The call policy (deadline, retries of UNAVAILABLE on the next replica, calls in flight) is
+The call policy (deadline, retries of UNAVAILABLE and RESOURCE_EXHAUSTED on the next replica,
+calls in flight) is
 :class:`serving.client.Replicas`; big inputs are split into batches. A batch that still fails is
 returned as ERROR scores (never as reward 0) so that the trainer can drop and count them.
 """
@@ -9,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 
+import grpc
+
 from contract.schema import Sample, Score, Status, error_scores
 from contract.v1 import verifier_pb2 as pb
 from contract.v1 import verifier_pb2_grpc as pb_grpc
 from contract.wire import sample_to_pb, score_from_pb
 from serving.client import ClientOptions, Replicas, RpcFailed
 
+RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)  # down, or at its concurrency bound
 ENVELOPE_BYTES = 64 * 1024  # what a request holds besides its samples, with room to spare
 
 
@@ -32,14 +36,14 @@ class VerifierClient:
 
     def __init__(self, addresses: list[str], options: ClientOptions | None = None):
         self.options = options or ClientOptions()
-        self.replicas = Replicas(addresses, self.options, pb_grpc.VerifierStub)
+        self.replicas = Replicas(addresses, self.options, pb_grpc.VerifierStub, retryable=RETRYABLE)
         self.addresses = self.replicas.addresses
         #: batches that ended as ERROR (for metrics)
         self.failed_batches = 0
 
     @property
     def retried(self) -> int:
-        """Calls retried after UNAVAILABLE (for metrics)."""
+        """Calls retried after UNAVAILABLE or RESOURCE_EXHAUSTED (for metrics)."""
         return self.replicas.retried
 
     async def score(self, samples: list[Sample]) -> list[Score]:

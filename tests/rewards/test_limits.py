@@ -10,10 +10,12 @@ import threading
 
 import grpc
 
-from contract.schema import Score, Status
+from contract.schema import Sample, Score, Status
 from contract.v1 import verifier_pb2 as pb
 from contract.v1 import verifier_pb2_grpc as pb_grpc
+from rewards.client import VerifierClient
 from rewards.verifier import Request, Verifier
+from serving.client import ClientOptions
 from serving.health import health_status
 from tests.conftest import ServerThread
 
@@ -55,14 +57,20 @@ def test_calls_past_the_bound_are_refused_while_the_bound_holds():
                 except grpc.aio.AioRpcError as e:
                     refused.append((e.code(), e.details()))
             health = await asyncio.to_thread(health_status, server.address)
+            client = VerifierClient([server.address], ClientOptions(retries=100, backoff_s=0.05, backoff_max_s=0.1))
+            waiting = asyncio.ensure_future(client.score([Sample(id="patient", reference={"answer": 1}, response="1")]))
+            while client.retried < 2:  # refused, and tried again, while the bound holds
+                await asyncio.sleep(0.01)
             still_held = not any(f.done() for f in held)  # every refusal came while both calls were held
             verifier.release.set()
             done = await asyncio.gather(*held)
+            (patient,) = await waiting  # let in once there was room
+            await client.close()
             after = await stub.Score(request(99), timeout=60)  # room again once they finish
-            return refused, health, still_held, done, after
+            return refused, health, still_held, done, after, patient
 
     try:
-        refused, health, still_held, done, after = asyncio.run(run())
+        refused, health, still_held, done, after, patient = asyncio.run(run())
     finally:
         verifier.release.set()
         server.stop()
@@ -71,4 +79,5 @@ def test_calls_past_the_bound_are_refused_while_the_bound_holds():
     assert still_held
     assert [r.scores[0].status for r in done] == [pb.STATUS_OK, pb.STATUS_OK]
     assert after.scores[0].status == pb.STATUS_OK
+    assert patient.status is Status.OK  # the verifier client waits out a full service (RESOURCE_EXHAUSTED is retried)
     assert health == "SERVING"  # a busy service is not taken for a dead one
