@@ -241,7 +241,7 @@ class CodeRewardConfig(Section):
 class RewardsConfig(Section):
     endpoints: dict[str, list[str]] = Field(default_factory=dict, description="Verifier name -> list of 'host:port' replicas. Empty: the built-in services the data names are started as local subprocesses.")
     deadline_s: float = Field(120.0, gt=0, description="Deadline of each Score call, in seconds.")
-    retries: int = Field(4, ge=0, description="Retries of a call answered UNAVAILABLE (jittered backoff, next replica).")
+    retries: int = Field(4, ge=0, description="Retries of a call answered UNAVAILABLE (the service is down) or RESOURCE_EXHAUSTED (at its concurrency bound), with jittered backoff, on the next replica.")
     backoff_max_s: float = Field(5.0, gt=0, description="Longest wait between two retries, in seconds: the k-th waits uniform(0, min(backoff_max_s, 0.2 * 2^k)). retries x backoff_max_s bounds how long a restarting service is waited for.")
     max_in_flight: int = Field(8, ge=1, description="Concurrent Score calls per verifier.")
     batch_size: int = Field(256, ge=1, description="Samples per Score call.")
