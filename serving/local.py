@@ -3,10 +3,14 @@
 ``verity train`` and ``verity score`` use this when no endpoint is given: each service is a real
 ``verity serve NAME --port 0`` process; its port is read from the line it prints on start, and it
 is used only once its grpc.health.v1 check answers SERVING. The same gRPC path as a remote stack.
+A service started so stops when the process that started it dies, even by SIGKILL (on Linux), so
+that a killed trainer leaves no service behind.
 """
 
 from __future__ import annotations
 
+import ctypes
+import os
 import re
 import selectors
 import signal
@@ -17,6 +21,20 @@ import time
 from serving.health import wait_healthy
 
 _LISTENING = re.compile(r"listening on (\S+:\d+)")
+PARENT_ENV = "VERITY_EXIT_WITH_PARENT"  # the pid of the process that started a local service
+PR_SET_PDEATHSIG = 1
+
+
+def exit_with_parent() -> None:
+    """In a service that LocalServices started: ask Linux for SIGTERM (a graceful stop) when the
+    thread that started it ends, which a SIGKILLed parent's does too; if the parent is gone
+    already, stop now. Elsewhere (not Linux, or not started so) nothing happens."""
+    parent = os.environ.pop(PARENT_ENV, None)
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(parent):
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class LocalServices:
@@ -60,7 +78,7 @@ class LocalServices:
         if self.auth_token_file:
             cmd += ["--auth-token-file", str(self.auth_token_file)]
         cmd += self.service_args.get(name, [])
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env={**os.environ, PARENT_ENV: str(os.getpid())})
         self.processes[name] = proc
         address = self._read_address(name, proc)
         wait_healthy(address, self.start_timeout_s)

@@ -19,8 +19,10 @@ import pytest
 
 from contract.v1 import sandbox_pb2 as pb
 from contract.v1 import sandbox_pb2_grpc as pb_grpc
+from rewards.client import VerifierClient
 from rewards.host import serve_verifier
 from rewards.math.service import MathVerifier
+from serving.client import ClientOptions
 from serving.health import wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +35,20 @@ def load_script(relative_path: str, module_name: str):
     sys.modules[module_name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
+
+
+def score_samples(address, samples, **options):
+    """Score ``samples`` on the verifier at ``address`` (or the list of replicas) with a real
+    client taking ``options`` (ClientOptions fields): (scores, the closed client, for its counters)."""
+
+    async def run():
+        client = VerifierClient([address] if isinstance(address, str) else address, ClientOptions(**options))
+        try:
+            return await client.score(samples), client
+        finally:
+            await client.close()
+
+    return asyncio.run(run())
 
 
 class ServerThread:

@@ -19,9 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contract.files import read_jsonl
-from contract.schema import FIELDS, SampleError, Status, parse_sample
+from contract.schema import FIELDS, Sample, SampleError, Status, parse_sample
 from contract.v1 import verifier_pb2 as pb
-from rewards.client import VerifierClient
 from rewards.code.datasets import ROW_FORMATS
 from rewards.code.extract import extract_program
 from rewards.code.reference import CodeReferenceError, parse_reference
@@ -33,8 +32,7 @@ from rewards.telecom.extract import answer_spans, final_statement, quantities
 from rewards.telecom.service import TelecomVerifier
 from rewards.telecom.units import convert, find_unit, unit_spellings
 from rewards.verifier import Request
-from serving.client import ClientOptions
-from tests.conftest import ServerThread
+from tests.conftest import ServerThread, score_samples
 
 EXAMPLES = int(os.environ.get("VERITY_FUZZ_EXAMPLES", "100"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture], database=None)
@@ -189,19 +187,9 @@ def math_references():
 @FUZZ
 @given(batch=st.lists(st.tuples(math_references(), long_texts), min_size=1, max_size=16))
 def test_the_math_service_gives_every_response_a_clear_status(tried, math_server, batch):
-    from contract.schema import Sample
-
     tried["inputs"] += len(batch)
     samples = [Sample(id=str(i), reference=ref, response=response) for i, (ref, response) in enumerate(batch)]
-
-    async def score():
-        client = VerifierClient([math_server.address], ClientOptions(deadline_s=120, retries=0))
-        try:
-            return await client.score(samples)
-        finally:
-            await client.close()
-
-    assert_clear(asyncio.run(score()), samples)
+    assert_clear(score_samples(math_server.address, samples, deadline_s=120, retries=0)[0], samples)
 
 
 def code_references():
@@ -281,16 +269,6 @@ programs = st.lists(st.sampled_from(["print(input())\n", "import sys\n", "x = 1/
 @settings(FUZZ, max_examples=max(EXAMPLES // 5, 5))
 @given(batch=st.lists(st.tuples(code_references(), st.one_of(programs, texts)), min_size=1, max_size=6))
 def test_the_code_verifier_gives_every_program_a_clear_status(tried, code_address, batch):
-    from contract.schema import Sample
-
     tried["inputs"] += len(batch)
     samples = [Sample(id=str(i), verifier="code", reference=ref, response=response) for i, (ref, response) in enumerate(batch)]
-
-    async def score():
-        client = VerifierClient([code_address], ClientOptions(deadline_s=300, retries=0))
-        try:
-            return await client.score(samples)
-        finally:
-            await client.close()
-
-    assert_clear(asyncio.run(score()), samples)
+    assert_clear(score_samples(code_address, samples, deadline_s=300, retries=0)[0], samples)

@@ -159,6 +159,15 @@ def _train(cfg: Config, world: World, resume: str | None) -> int:
     console = Console(stderr=True, quiet=not world.is_main)
     run, checkpoint, said = choose_run(cfg, world, resume)
     console.print(said)
+    try:
+        return _train_run(cfg, world, run, checkpoint, console)
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):  # a full disk under the run folder: metrics, logs, a checkpoint
+            raise OutOfSpace.while_writing(e, run) from None
+        raise
+
+
+def _train_run(cfg: Config, world: World, run: Path, checkpoint: Path | None, console: Console) -> int:
     if world.is_main:
         quiet_third_parties(run / "train.log")
         (run / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
@@ -180,12 +189,7 @@ def _train(cfg: Config, world: World, resume: str | None) -> int:
         trainer = Trainer(cfg, model, tokenizer, make_engine(cfg, model, tokenizer, model_path, cfg.rollout.batch_size), scorer, train, test, ref_model=ref_model, console=console, world=world, run_dir=run)
         if checkpoint:
             trainer.restore(checkpoint)
-        try:
-            result = trainer.fit()
-        except OSError as e:
-            if e.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise OutOfSpace.while_writing(e, run) from None
-            raise
+        result = trainer.fit()
         world.barrier()  # no machine stops its local services while another process still scores
     before, after = result.before, result.after
     if before and after:

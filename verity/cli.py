@@ -16,10 +16,11 @@ def _serve(args: argparse.Namespace) -> int:
     from rewards.builtin import VerifierOptions, make_verifier
     from rewards.host import serve_verifier
     from serving.auth import TokenFileError, read_token_file
-    from serving.local import LocalServices
+    from serving.local import LocalServices, exit_with_parent
     from serving.server import configure_logging
     from serving.tls import TLSFiles
 
+    exit_with_parent()
     configure_logging(args.log_level)
     if bool(args.tls_cert) != bool(args.tls_key) or (args.tls_client_ca and not args.tls_cert):
         print("verity serve: TLS needs both --tls-cert and --tls-key (and --tls-client-ca only with them)", file=sys.stderr)

@@ -5,8 +5,8 @@ verifier processes, and real signals.
   and counts them (never a reward of 0); the run goes on and uses the service once it is back;
 - the trainer killed (SIGKILL) mid-step and mid-checkpoint-write: --resume gives the steps an
   uninterrupted run takes, from the previous checkpoint, which stayed usable;
-- a full disk (a small tmpfs) while a checkpoint is written: one clear error, the previous
-  checkpoint intact.
+- a full disk (a small tmpfs) before a checkpoint is written, or while metrics are: one clear
+  error, the previous checkpoint intact.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from serving.health import wait_healthy
@@ -62,6 +63,23 @@ class TrainProcess:
 
     def output(self) -> str:
         return self.log.read_text()
+
+
+def gone_within(procs: list[psutil.Process], seconds: float) -> bool:
+    """Whether every one of ``procs`` has exited (zombies awaiting their reaper count as exited)."""
+
+    def alive(p: psutil.Process) -> bool:
+        try:
+            return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    deadline = time.monotonic() + seconds
+    while any(alive(p) for p in procs):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def free_port() -> int:
@@ -118,8 +136,10 @@ def test_the_trainer_killed_mid_step_and_mid_checkpoint_resumes_to_the_same_step
     first = TrainProcess(faulted, common)
     first.wait_step(1)
     first.wait_for(lambda: checkpoints(faulted / "latest"), "the checkpoint of step 1")
+    services = psutil.Process(first.proc.pid).children(recursive=True)  # the math service it started, and its workers
     first.proc.kill()  # mid-step 2
     first.finish()
+    assert services and gone_within(services, 30), "the killed trainer's services outlived it"
     second = TrainProcess(faulted, common, resume=True)
     tmp = faulted / "latest" / "checkpoints"
     second.wait_for(lambda: any(tmp.glob(".tmp-*/optimizer")), "the checkpoint write of step 2")
@@ -142,25 +162,46 @@ def test_the_trainer_killed_mid_step_and_mid_checkpoint_resumes_to_the_same_step
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 2400 MiB tmpfs: room for one checkpoint of the default model (about 1.6 GB), not two."""
+    """``small_disk(size)``: a tmpfs of ``size`` (as mount takes it, e.g. 2400m), unmounted after."""
     if os.geteuid() != 0:
-        pytest.fail("the full-disk test mounts a tmpfs: run it as root (as the README's test command does)")
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2400m", "tmpfs", str(mount)], check=True)
+        pytest.fail("the full-disk tests mount a tmpfs: run them as root (as the README's test command does)")
+    mounted = []
+
+    def mount(size: str) -> Path:
+        where = tmp_path / f"disk-{size}"
+        where.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], check=True)
+        mounted.append(where)
+        return where
+
     yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=True)
+    for where in mounted:
+        subprocess.run(["umount", "-l", str(where)], check=True)
+
+
+def one_error_line(run: TrainProcess) -> str:
+    """The run's single ``verity train:`` line, after checking it ended with exit 1 and no traceback."""
+    code = run.finish()
+    said = [line for line in run.output().splitlines() if line.startswith("verity train:")]
+    assert code == 1 and "Traceback" not in run.output() and len(said) == 1, run.output()[-5000:]
+    return said[0]
 
 
 def test_a_full_disk_is_one_clear_error_and_the_last_checkpoint_stays_intact(small_disk, tmp_path):
-    out = small_disk / "run"
-    run = TrainProcess(out, [*TINY, *QUIET, "train.steps=3", "train.checkpoint_every=1", "train.keep_checkpoints=2"], log_dir=tmp_path)
-    code = run.finish()
-    said = [line for line in run.output().splitlines() if line.startswith("verity train:")]
-    assert code == 1 and "Traceback" not in run.output(), run.output()[-5000:]
-    assert len(said) == 1 and said[0].startswith(f"verity train: the disk is too full for the checkpoint of step 2 in {out}/")
-    assert "GB are free: the last complete checkpoint" in said[0] and "step-000001, is intact: free space and continue with --resume" in said[0]
+    """2400 MiB: room for one checkpoint of the default model (about 1.6 GB), not two."""
+    out = small_disk("2400m") / "run"
+    said = one_error_line(TrainProcess(out, [*TINY, *QUIET, "train.steps=3", "train.checkpoint_every=1", "train.keep_checkpoints=2"], log_dir=tmp_path))
+    assert said.startswith(f"verity train: the disk is too full for the checkpoint of step 2 in {out}/")
+    assert "GB are free: the last complete checkpoint" in said and "step-000001, is intact: free space and continue with --resume" in said
     kept = checkpoints(out / "latest")
     assert [p.name for p in kept] == ["step-000001"] and not list((out / "latest" / "checkpoints").glob(".tmp-*"))
     assert load_trainer_state(kept[0])["step"] == 1
     assert load_model(str(kept[0] / "model")).num_parameters() > 100_000_000
+
+
+def test_a_disk_that_fills_while_metrics_are_written_is_one_clear_error(small_disk, tmp_path):
+    """64 KiB: the run's config and first records fit, its plot does not."""
+    out = small_disk("64k") / "run"
+    said = one_error_line(TrainProcess(out, [*TINY, *QUIET, "train.steps=2", "train.checkpoint_every=0"], log_dir=tmp_path))
+    assert said.startswith("verity train: the disk is full (No space left on device) writing ") and f"{out}/" in said
+    assert said.endswith("no checkpoint is complete yet: free space and start again (or set train.output_dir on a larger disk)")

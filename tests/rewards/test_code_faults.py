@@ -4,7 +4,6 @@ sandbox once it is back."""
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 import time
@@ -13,12 +12,10 @@ import psutil
 import pytest
 
 from contract.schema import Sample, Status
-from rewards.client import VerifierClient
 from rewards.code.service import CodeVerifier
-from serving.client import ClientOptions
 from serving.health import wait_healthy
-from tests.conftest import ROOT, ServerThread
-from tests.e2e.test_faults import free_port
+from tests.conftest import ROOT, ServerThread, score_samples
+from tests.e2e.test_faults import free_port, gone_within
 
 pytestmark = pytest.mark.sandbox
 UID_BASE = 64100  # apart from the suite's shared sandbox (64000) and from local runs (61000)
@@ -37,23 +34,10 @@ def slot_processes() -> list[psutil.Process]:
     return [p for p in psutil.process_iter(["uids", "name"]) if p.info["uids"] and UID_BASE <= p.info["uids"].real < UID_BASE + 2]
 
 
-def alive(proc: psutil.Process) -> bool:
-    """Running, and not a zombie (a dead process whose exit status waits for init to read it)."""
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def score(address: str, samples: list[Sample]):
-    async def run():
-        client = VerifierClient([address], ClientOptions(deadline_s=300, retries=0))
-        try:
-            return await client.score(samples)
-        finally:
-            await client.close()
-
-    return asyncio.run(run())
+    return score_samples(address, samples, deadline_s=300, retries=0)[0]
 
 
 def test_a_killed_sandbox_fails_its_batch_as_error_leaves_no_process_and_is_used_again():
@@ -72,11 +56,7 @@ def test_a_killed_sandbox_fails_its_batch_as_error_leaves_no_process_and_is_used
         sandbox.kill()
         sandbox.wait()
         scores = pending.get(240)
-        gone_by = time.monotonic() + 10
-        while any(alive(p) for p in running) and time.monotonic() < gone_by:
-            time.sleep(0.1)
-        left = [(p.pid, p.info["name"]) for p in running if alive(p)]
-        assert not left, f"processes of the killed sandbox outlived it: {left}"
+        assert gone_within(running, 10), f"processes of the killed sandbox outlived it: {[(p.pid, p.info['name']) for p in running if p.is_running()]}"
         assert {s.status for s in scores} == {Status.ERROR}, scores
         assert all("sandbox" in s.detail.lower() or "UNAVAILABLE" in s.detail for s in scores), scores
         sandbox = start_sandbox(port)  # back on the same address: the verifier finds it again

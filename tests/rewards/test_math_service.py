@@ -18,6 +18,7 @@ from rewards.math.service import MathVerifier
 from rewards.router import Router, UnknownVerifierError, parse_endpoints
 from serving.client import ClientOptions
 from tests.conftest import ServerThread
+from tests.conftest import score_samples as score
 from tests.rewards.faults import hang_in_c_on_marker
 
 # sympy grinds on 9^(9^(9^9)) far past any deadline.
@@ -26,17 +27,6 @@ HANGS = "\\boxed{9^{9^{9^{9}}}}"
 
 def sample(i, response, answer="42", **extra):
     return Sample(id=f"s{i}", verifier="math", prompt="q", reference={"answer": answer}, response=response, **extra)
-
-
-def score(address, samples, **options):
-    async def run():
-        client = VerifierClient([address] if isinstance(address, str) else address, ClientOptions(**options))
-        try:
-            return await client.score(samples), client
-        finally:
-            await client.close()
-
-    return asyncio.run(run())
 
 
 def test_health_and_describe(math_server):
