@@ -153,7 +153,10 @@ def test_the_trainer_killed_mid_step_and_mid_checkpoint_resumes_to_the_same_step
     assert [p.name for p in checkpoints(faulted / "latest")] == ["step-000001", "step-000002"] and not list(tmp.glob(".tmp-*"))  # the remains are gone
     a = load_model(str(straight / "latest" / "checkpoints" / "step-000002" / "model")).state_dict()
     b = load_model(str(faulted / "latest" / "checkpoints" / "step-000002" / "model")).state_dict()
-    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6  # as test_train's resume: float32 roundings only
+    # Equal up to a few float32 roundings (the shared-prompt backward is not bitwise reproducible
+    # between a fresh and a continuing process; up to 1.1e-7 seen): an optimizer restored with the
+    # wrong step count alone would move weights by about 2.6e-6 here (a quarter of lr = 1e-5).
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6
     ra, rb = {r["step"]: r for r in metrics(straight)}, {r["step"]: r for r in metrics(faulted)}
     assert sorted(rb) == [1, 2]
     for key in ("reward/mean", "tokens/generated", "scoring/ok"):

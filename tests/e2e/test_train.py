@@ -109,23 +109,6 @@ def test_two_steps_with_the_vllm_engine(tmp_path):
     assert "eval/accuracy" in records[-1]
 
 
-def test_resume_continues_exactly(tmp_path):
-    common = [*TINY, "eval.before=false", "eval.after=false", "train.checkpoint_every=1"]
-    straight, split = tmp_path / "straight", tmp_path / "split"
-    train_main(None, [*common, "train.steps=2", f"train.output_dir={straight}"])
-    train_main(None, [*common, "train.steps=1", f"train.output_dir={split}"])
-    train_main(None, [*common, "train.steps=2", f"train.output_dir={split}"], resume="auto")
-    a = load_model(str(straight / "latest" / "checkpoints" / "step-000002" / "model")).state_dict()
-    b = load_model(str(split / "latest" / "checkpoints" / "step-000002" / "model")).state_dict()
-    # Equal up to a few float32 roundings (the shared-prompt backward is not bitwise reproducible
-    # between a fresh and a continuing process; up to 1.1e-7 seen): an optimizer restored with the
-    # wrong step count alone would move weights by about 2.6e-6 here (a quarter of lr = 1e-5).
-    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6
-    ra, rb = metrics(straight), metrics(split)
-    assert [r["step"] for r in rb] == [1, 2]
-    assert ra[1]["reward/mean"] == rb[1]["reward/mean"] and ra[1]["tokens/generated"] == rb[1]["tokens/generated"]
-
-
 @pytest.fixture(scope="module")
 def policy():
     torch.manual_seed(0)
