@@ -2,10 +2,10 @@
 
 grpc.aio, ``grpc.health.v1`` health checking, a bounded number of concurrent calls (a call past
 the bound is answered RESOURCE_EXHAUSTED at once, never queued; health checks are not counted, so
-a busy service still reports SERVING), explicit message-size limits in
-both directions, no SO_REUSEPORT (a second server on a used port fails instead of silently sharing
-it), an optional shared token (:mod:`serving.auth`), and a graceful shutdown on SIGTERM/SIGINT
-(health turns NOT_SERVING, in-flight calls get ``grace_s`` to finish). On start it prints one line
+a busy service still reports SERVING), explicit message-size limits in both directions, no
+SO_REUSEPORT (a second server on a used port fails instead of silently sharing it), an optional
+shared token (:mod:`serving.auth`), and a graceful shutdown on SIGTERM/SIGINT (health turns
+NOT_SERVING, in-flight calls get ``grace_s`` to finish). On start it prints one line
 ``verity: <name> listening on HOST:PORT`` to stdout, which is how a parent process learns a port
 chosen by the OS (``--port 0``); bound beyond loopback, it also says on stderr who may call.
 """

@@ -44,8 +44,7 @@ class Experience:
 
     def to(self, device: torch.device) -> Experience:
         """The same experience with every tensor on ``device``."""
-        # the token batch too (not a tensor itself, so an isinstance(torch.Tensor) test misses it);
-        # ``records`` (a list) stays
+        # the token batch is no tensor but moves too; ``records`` (a list) stays
         moved = {f.name: value.to(device) for f in fields(self) if isinstance(value := getattr(self, f.name), (torch.Tensor, TokenBatch))}
         return replace(self, **moved)
 
