@@ -34,7 +34,8 @@ class OutOfSpace(RuntimeError):
 
     @classmethod
     def while_writing(cls, error: OSError, run: Path) -> OutOfSpace:
-        return cls(f"the disk is full ({error.strerror}) writing {error.filename or f"the run folder {run}"}: {cls._what_stands(run)}")
+        where = error.filename or f"the run folder {run}"
+        return cls(f"the disk is full ({error.strerror}) writing {where}: {cls._what_stands(run)}")
 
     @classmethod
     def before_checkpoint(cls, run: Path, step: int, need_bytes: int, free_bytes: int) -> OutOfSpace:
