@@ -36,6 +36,7 @@ from tests.conftest import ServerThread, score_samples
 
 EXAMPLES = int(os.environ.get("VERITY_FUZZ_EXAMPLES", "100"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture], database=None)
+CODE_EXAMPLES = max(EXAMPLES // 5, 5)  # each runs up to 6 programs in the sandbox
 HANG_S = 30.0  # far past any per-sample budget: a call still running then is stuck
 CLEAR = {Status.OK, Status.WRONG, Status.INVALID, Status.TIMEOUT}
 
@@ -266,9 +267,10 @@ programs = st.lists(st.sampled_from(["print(input())\n", "import sys\n", "x = 1/
 
 
 @pytest.mark.sandbox
-@settings(FUZZ, max_examples=max(EXAMPLES // 5, 5))
+@settings(FUZZ, max_examples=CODE_EXAMPLES)
 @given(batch=st.lists(st.tuples(code_references(), st.one_of(programs, texts)), min_size=1, max_size=6))
 def test_the_code_verifier_gives_every_program_a_clear_status(tried, code_address, batch):
     tried["inputs"] += len(batch)
+    tried["examples"] = CODE_EXAMPLES
     samples = [Sample(id=str(i), verifier="code", reference=ref, response=response) for i, (ref, response) in enumerate(batch)]
     assert_clear(score_samples(code_address, samples, deadline_s=300, retries=0)[0], samples)
