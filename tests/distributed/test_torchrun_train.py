@@ -122,7 +122,7 @@ def test_fsdp_trains_checkpoints_and_resumes_under_another_process_count(tmp_pat
 
     from trainer.model import load_model
 
-    common = ["eval.before=false", "eval.after=false", "train.checkpoint_every=1", "rollout.prompts_per_step=8", "rollout.group_size=8", "rollout.max_new_tokens=32", "rollout.temperature=1.0"]  # a step with a signal
+    common = ["eval.before=false", "eval.after=false", "train.checkpoint_every=1", "rollout.prompts_per_step=4", "rollout.group_size=8", "rollout.max_new_tokens=32", "rollout.temperature=1.0"]  # a step with a signal
     one, sharded = tmp_path / "one", tmp_path / "fsdp"
     for processes, out, extra in ((1, one, []), (2, sharded, ["train.parallel=fsdp"])):
         result = verity_train(processes, out, *common, *extra, "train.steps=1")
