@@ -23,9 +23,11 @@ class TokenFileError(ValueError):
     """A token file that cannot be used; the message names the option and the fix."""
 
 
-def read_token_file(path: str | Path, option: str) -> str:
-    """The token in ``path`` (surrounding whitespace removed). ``option`` names the setting that
-    gave the path, for the error message."""
+def read_token_file(path: str | Path | None, option: str) -> str | None:
+    """The token in ``path`` (surrounding whitespace removed; None without a path). ``option``
+    names the setting that gave the path, for the error message."""
+    if path is None:
+        return None
     try:
         token = Path(path).read_text().strip()
     except (OSError, UnicodeDecodeError) as e:

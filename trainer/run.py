@@ -69,7 +69,7 @@ def reward_services(cfg: Config, samples: list[Sample], stack: ExitStack, world:
         raise ConfigError(f"the data names verifier(s) {', '.join(unknown)} with no endpoint: set rewards.endpoints.{unknown[0]}=HOST:PORT")
     r = cfg.rewards
     try:
-        token = read_token_file(r.auth_token_file, "rewards.auth_token_file") if r.auth_token_file else None
+        token = read_token_file(r.auth_token_file, "rewards.auth_token_file")
     except TokenFileError as e:
         raise ConfigError(str(e)) from None
     options = ClientOptions(deadline_s=r.deadline_s, retries=r.retries, backoff_max_s=r.backoff_max_s, max_in_flight=r.max_in_flight, batch_size=r.batch_size, max_message_bytes=r.max_message_mb * 2**20, tls_ca=r.tls_ca, tls_cert=r.tls_cert, tls_key=r.tls_key, auth_token=token)

@@ -27,7 +27,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     tls = TLSFiles(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
     try:
-        token = read_token_file(args.auth_token_file, "--auth-token-file") if args.auth_token_file else None
+        token = read_token_file(args.auth_token_file, "--auth-token-file")
     except TokenFileError as e:
         print(f"verity serve: {e}", file=sys.stderr)
         return 2
@@ -69,7 +69,7 @@ def _score(args: argparse.Namespace) -> int:
 
     try:
         endpoints = parse_endpoints(args.endpoint) if args.endpoint else None
-        token = read_token_file(args.auth_token_file, "--auth-token-file") if args.auth_token_file else None
+        token = read_token_file(args.auth_token_file, "--auth-token-file")
         options = ClientOptions(tls_ca=args.tls_ca, tls_cert=args.tls_cert, tls_key=args.tls_key, max_message_bytes=args.max_message_mb * 2**20, auth_token=token)
         counts = score_file(Path(args.input), Path(args.output), endpoints, options, workers=args.workers, deadline_s=args.deadline_s, show_progress=sys.stderr.isatty(), fmt=args.format, service_args={"code": code_serve_args(args.code_reward, args.max_tests, args.max_seconds)}, auth_token_file=args.auth_token_file)
     except (DataFileError, OutputError, ValueError) as e:
