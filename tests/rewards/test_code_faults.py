@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 import pytest
@@ -47,7 +48,7 @@ def test_a_killed_sandbox_fails_its_batch_as_error_leaves_no_process_and_is_used
     reference = {"tests": [{"stdin": "", "stdout": "1\n"}], "time_limit_s": 30}
     try:
         samples = [Sample(id=f"s{i}", verifier="code", reference=reference, response=SLEEPER) for i in range(4)]
-        pending = ThreadResult(score, verifier.address, samples)
+        pending = ThreadPoolExecutor(1).submit(score, verifier.address, samples)
         deadline = time.monotonic() + 120
         while len([p for p in slot_processes() if "python" in (p.info["name"] or "")]) < 2:  # both slots run a sleeper
             assert time.monotonic() < deadline, "the programs never started"
@@ -55,7 +56,7 @@ def test_a_killed_sandbox_fails_its_batch_as_error_leaves_no_process_and_is_used
         running = slot_processes()
         sandbox.kill()
         sandbox.wait()
-        scores = pending.get(240)
+        scores = pending.result(240)
         assert gone_within(running, 10), f"processes of the killed sandbox outlived it: {[(p.pid, p.info['name']) for p in running if p.is_running()]}"
         assert {s.status for s in scores} == {Status.ERROR}, scores
         assert all("sandbox" in s.detail.lower() or "UNAVAILABLE" in s.detail for s in scores), scores
@@ -68,18 +69,3 @@ def test_a_killed_sandbox_fails_its_batch_as_error_leaves_no_process_and_is_used
         sandbox.kill()
         sandbox.wait()
 
-
-class ThreadResult:
-    """``fn(*args)`` run in a thread; ``get`` waits for its result."""
-
-    def __init__(self, fn, *args):
-        import threading
-
-        self._result: list = []
-        self._thread = threading.Thread(target=lambda: self._result.append(fn(*args)), daemon=True)
-        self._thread.start()
-
-    def get(self, timeout_s: float):
-        self._thread.join(timeout_s)
-        assert self._result, f"no answer within {timeout_s:g} s"
-        return self._result[0]
