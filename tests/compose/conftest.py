@@ -108,6 +108,7 @@ def stack(tmp_path_factory) -> Stack:
         yield handle
     finally:
         handle.compose("--profile", "tensorboard", "down", "-v", "--remove-orphans", files=("docker-compose.own-verifier.yml",), check=False)
+        docker("image", "prune", "--all", "--force", "--filter", f"label={build.STACK_LABEL}", check=False)
         if daemon is not None:
             daemon.terminate()
             daemon.wait(timeout=60)

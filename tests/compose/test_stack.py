@@ -53,6 +53,14 @@ def score_in_stack(stack: Stack, samples: list[dict], endpoints: list[str], file
     return {r["id"]: r for r in rows}
 
 
+def test_a_build_leaves_only_the_stacks_tagged_images(stack: Stack):
+    """Build stages and replaced images are removed, so rebuilding never piles up untagged images."""
+    untagged = docker("images", "--quiet", "--filter", "dangling=true", "--filter", "label=verity.stack").stdout.split()
+    assert untagged == []
+    labelled = docker("images", "--format", "{{.Repository}}", "--filter", "label=verity.stack").stdout.split()
+    assert {"verity-trainer", "verity-sandbox", "verity-code", "verity-math", "verity-telecom"} <= set(labelled)
+
+
 def test_training_rides_out_a_verifier_stopped_mid_run(stack: Stack):
     env = {"RUN_NAME": "ci-restart", "TRAIN_OVERRIDES": f"train.steps=2 {SHORT_RUN}"}
     stack.compose("up", "-d", "trainer", env=env)  # the services first, the trainer once they are healthy
