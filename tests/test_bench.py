@@ -170,3 +170,14 @@ def test_code_run_report_counts_each_sandbox_call(code_run_report):
         {"step": 2, "components": {"sandbox_calls": 1.0, "sandbox_s": 0.1}},
     ]
     assert code_run_report.per_unit(rollouts, "sandbox_s", "sandbox_calls") == {1: [0.25, 0.25], 2: [0.1]}
+
+
+def test_tool_run_report_compares_the_runs_step_for_step():
+    report = load_script("bench/tool_run_report.py", "bench_tool_run_report")
+    tool = [{"step": 0, "eval/accuracy": 0.0, "eval/tool_calls": 0.25}] + [{"step": s, "reward/mean": 0.1 * s, "tools/calls_per_episode": 0.5, "tools/timeouts": 1.0, "tools/runtime_errors": 2.0, "tools/errors": 0.0, "time/step": 10.0 * s} for s in range(1, 5)] + [{"step": 4, "eval/accuracy": 0.5, "eval/tool_calls": 1.0}]
+    plain = [{"step": 0, "eval/accuracy": 0.0}, {"step": 4, "eval/accuracy": 0.0}]
+    text = report.table(tool, plain)
+    assert "| held-out accuracy, greedy, with the tool | 0.0% (step 0) -> 50.0% (step 4) |" in text
+    assert "| training reward, with the tool | 0.10 (first 1 steps) -> 0.40 (last 1) |" in text
+    assert "| tool timeouts / runtime errors / failed calls, all steps | 4 / 8 / 0 |" in text
+    assert "| held-out tool calls per episode | 0.25 -> 1.00 |" in text and "| training reward, without the tool | n/a |" in text

@@ -19,8 +19,9 @@ from trainer.config import Config
 from trainer.data.sampler import EpochSampler
 from trainer.experience import Experience
 from trainer.prompts import encode_prompt, with_response
-from trainer.rollout.base import Rollout, RolloutEngine, SamplingParams
+from trainer.rollout.base import Rollout, SamplingParams
 from trainer.support import support_ids
+from trainer.tools.episodes import Episode, EpisodeRunner
 from trainer.world import World
 
 Scorer = Callable[[list[Sample]], list[Score]]
@@ -33,14 +34,35 @@ def sample_seed(seed: int, step: int, round_: int, prompt_id: str, index: int) -
     return int.from_bytes(digest, "little") >> 2  # 62 bits: any engine's seed type holds it
 
 
-def rollout_record(step: int, group: int, index: int, sample: Sample, rollout: Rollout, score: Score) -> dict:
+def rollout_record(step: int, group: int, index: int, sample: Sample, episode: Episode, score: Score) -> dict:
     """One sample's entry in the rollout log; ``advantage`` (the mean over the response's tokens)
-    is filled in when the step computes it, and stays None for a sample it does not train on."""
+    is filled in when the step computes it, and stays None for a sample it does not train on. A
+    tool episode's entry shows its whole transcript as ``response`` and each turn (the model's
+    text, the block it ran, the output it read) in ``turns``."""
     prompt = sample.prompt if isinstance(sample.prompt, str) else [m.model_dump() for m in sample.prompt]
-    return {
-        "step": step + 1, "group": group, "index": index, "id": sample.id, "prompt": prompt, "response": sample.response,
-        "reward": score.reward, "status": score.status.value, "detail": score.detail, "tokens": len(rollout.response_ids), "finished": rollout.finished, "advantage": None, "components": score.components,
+    record = {
+        "step": step + 1, "group": group, "index": index, "id": sample.id, "prompt": prompt, "response": episode.transcript,
+        "reward": score.reward, "status": score.status.value, "detail": score.detail, "tokens": episode.rollout.generated_tokens, "finished": episode.rollout.finished, "advantage": None, "components": score.components,
     }  # fmt: skip
+    if episode.calls:
+        record |= {"turns": [turn.record() for turn in episode.turns], "tool_tokens": episode.tool_tokens}
+    return record
+
+
+def tool_stats(episodes: list[Episode], scores: list[Score], stats: StepStats) -> None:
+    """Per-step tool metrics: calls per episode, failed calls (their episodes dropped), blocks that
+    timed out or crashed, output tokens read, and the accuracy of episodes with and without a call."""
+    scored = [(e, s) for e, s in zip(episodes, scores) if s.status != Status.ERROR]
+    with_call = [s for e, s in scored if e.calls]
+    without = [s for e, s in scored if not e.calls]
+    stats.add("tools/calls_per_episode", Mean(sum(e.calls for e in episodes), len(episodes)))
+    stats.add("tools/errors", Sum(sum(e.failed is not None for e in episodes)))
+    stats.add("tools/timeouts", Sum(sum(e.count("TIMEOUT") for e in episodes)))
+    stats.add("tools/runtime_errors", Sum(sum(e.count("RUNTIME_ERROR") for e in episodes)))
+    stats.add("tools/output_tokens", Sum(sum(e.tool_tokens for e in episodes)))
+    stats.add("tools/episodes_with_call", Mean(len(with_call), len(scored)))
+    stats.add("accuracy/with_call", Mean(sum(s.status == Status.OK for s in with_call), len(with_call)))
+    stats.add("accuracy/without_call", Mean(sum(s.status == Status.OK for s in without), len(without)))
 
 
 class Collector:
@@ -51,8 +73,8 @@ class Collector:
     the step's prompts), so together the processes hold what one process would.
     """
 
-    def __init__(self, cfg: Config, tokenizer, engine: RolloutEngine, score: Scorer, sampler: EpochSampler, needs: Needs, ref_model=None, world: World | None = None):
-        self.cfg, self.tokenizer, self.engine, self.score, self.sampler, self.needs, self.ref_model = cfg, tokenizer, engine, score, sampler, needs, ref_model
+    def __init__(self, cfg: Config, runner: EpisodeRunner, score: Scorer, sampler: EpochSampler, needs: Needs, ref_model=None, world: World | None = None):
+        self.cfg, self.runner, self.tokenizer, self.score, self.sampler, self.needs, self.ref_model = cfg, runner, runner.tokenizer, score, sampler, needs, ref_model
         self.world = world or World()
         self._prompt_cache: dict[str, list[int]] = {}
         self.records: list[dict] = []  # the rollout log's entries of this process's samples since begin_step
@@ -79,7 +101,7 @@ class Collector:
             rollouts, scores, groups, records = self._dynamic_sampling(rollouts, scores, groups, records, len(prompts), stats, step)
         if not rollouts:
             return None
-        lengths = torch.tensor([len(ro.response_ids) for ro in rollouts])  # [batch]
+        lengths = torch.tensor([ro.generated_tokens for ro in rollouts])  # [batch]: the model's own tokens
         rewards = torch.tensor([s.reward for s in scores], dtype=torch.float32)  # [batch]
         shaping = overlong_penalty(lengths, self.cfg.rollout.max_new_tokens, alg.dapo.overlong_buffer, alg.dapo.overlong_penalty)  # [batch]
         exp = Experience.build(rollouts, rewards + shaping, torch.tensor(groups), self.tokenizer.pad_token_id, records).to(self.world.device)
@@ -95,19 +117,22 @@ class Collector:
         t = time.perf_counter()
         flat = [self.encode(p) for p in prompts for _ in range(r.group_size)]
         seeds = [sample_seed(self.cfg.train.seed, step, round_, p.id, k) for p in prompts for k in range(r.group_size)]
-        rollouts = self.engine.generate(flat, self.sampling_params(), seeds)
+        tool_seconds = self.runner.tool.seconds if self.runner.tool else 0.0
+        episodes = self.runner(flat, self.sampling_params(), seeds)
+        rollouts = [e.rollout for e in episodes]
         t_gen = time.perf_counter()
-        texts = self.tokenizer.batch_decode([ro.response_ids for ro in rollouts], skip_special_tokens=True)
-        samples = [with_response(prompts[i // r.group_size], text, f"#{i % r.group_size}") for i, text in enumerate(texts)]
+        samples = [with_response(prompts[i // r.group_size], e.answer, f"#{i % r.group_size}") for i, e in enumerate(episodes)]
         before = self._client_counters()
-        scores = self.score(samples)
+        scores = self._score_episodes(samples, episodes)
         for key, value in self._client_counters().items():  # scoring/retried_calls, scoring/failed_batches
             stats.add(f"scoring/{key}", Sum(value - before[key]))
-        stats.add("time/generate", Elapsed(t_gen - t))
+        stats.add("time/generate", Elapsed(t_gen - t))  # a tool's calls included
+        if self.runner.tool is not None:
+            stats.add("time/tool", Elapsed(self.runner.tool.seconds - tool_seconds))
         stats.add("time/score", Elapsed(time.perf_counter() - t_gen))
         stats.add("dash/generate_calls", Sum(1))
         stats.add("dash/inference_batch_size", Mean(len(rollouts), 1))
-        stats.add("tokens/generated", Sum(sum(len(ro.response_ids) for ro in rollouts)))
+        stats.add("tokens/generated", Sum(sum(ro.generated_tokens for ro in rollouts)))
         counts = Counter(s.status for s in scores)
         for st in Status:
             stats.add(f"scoring/{st.value.lower()}", Sum(counts[st]))
@@ -116,16 +141,24 @@ class Collector:
             for key, value in sc.components.items():
                 stats.add(f"{sample.verifier}/{key}", Sum(value))
         keep = [i for i, s in enumerate(scores) if s.status != Status.ERROR]
-        records = [rollout_record(step, group_offset + i // r.group_size, i % r.group_size, samples[i], ro, sc) for i, (ro, sc) in enumerate(zip(rollouts, scores))]
+        if self.runner.tool is not None:
+            tool_stats(episodes, scores, stats)
+        records = [rollout_record(step, group_offset + i // r.group_size, i % r.group_size, samples[i], e, sc) for i, (e, sc) in enumerate(zip(episodes, scores))]
         self.records += records
         # reward, accuracy and length of every scored sample, before dynamic sampling chooses
         n = len(keep)
         stats.add("reward/mean", Mean(sum(scores[i].reward for i in keep), n))
         stats.add("reward/std", Std([scores[i].reward for i in keep]))
         stats.add("accuracy", Mean(sum(scores[i].status == Status.OK for i in keep), n))
-        stats.add("response_length/mean", Mean(sum(len(rollouts[i].response_ids) for i in keep), n))
+        stats.add("response_length/mean", Mean(sum(rollouts[i].generated_tokens for i in keep), n))
         stats.add("response_length/clipped_fraction", Mean(sum(not rollouts[i].finished for i in keep), n))
         return [rollouts[i] for i in keep], [scores[i] for i in keep], [group_offset + i // r.group_size for i in keep], [records[i] for i in keep]
+
+    def _score_episodes(self, samples: list[Sample], episodes: list[Episode]) -> list[Score]:
+        """The verifiers' scores; an episode whose tool failed is not sent, and gets ERROR."""
+        ran = [i for i, e in enumerate(episodes) if e.failed is None]
+        scored = dict(zip(ran, self.score([samples[i] for i in ran]) if ran else []))
+        return [scored.get(i) or Score(s.id, 0.0, Status.ERROR, f"tool: {episodes[i].failed}") for i, s in enumerate(samples)]
 
     def _client_counters(self) -> dict[str, int]:
         """The gRPC client's retry and failure counts (none for an in-process scorer)."""
@@ -167,5 +200,5 @@ class Collector:
 
     def encode(self, sample: Sample) -> list[int]:
         if sample.id not in self._prompt_cache:
-            self._prompt_cache[sample.id] = encode_prompt(self.tokenizer, sample, self.cfg.data.chat_template)
+            self._prompt_cache[sample.id] = encode_prompt(self.tokenizer, sample, self.cfg.data.chat_template, self.runner.instructions)
         return self._prompt_cache[sample.id]

@@ -41,6 +41,13 @@ class ArithmeticConfig(Section):
     seed: int = Field(0, description="Seed of the train/test split.")
 
 
+class ProductsConfig(Section):
+    digits: int = Field(3, ge=1, le=9, description="Digits of each factor.")
+    train_size: int = Field(2000, ge=1, description="Training problems (distinct pairs; none also held out).")
+    test_size: int = Field(64, ge=1, description="Held-out problems.")
+    seed: int = Field(0, description="Seed of the pairs and their split.")
+
+
 class TelecomTaskConfig(Section):
     train_size: int = Field(1000, ge=1, description="Generated training questions (unique; none is also in the test split).")
     test_size: int = Field(100, ge=1, description="Generated held-out questions.")
@@ -59,8 +66,9 @@ class DataConfig(Section):
     train: str | None = Field(None, description="Training samples in `format`. None: the built-in task's train split.")
     test: str | None = Field(None, description="Held-out samples for evaluation, in `format`. None: the built-in task's test split.")
     format: Literal["samples", "teleqna", "oran-bench", "humaneval", "mbpp", "apps", "livecodebench", "prime", "deepcoder", "verl"] = Field("samples", description="Format of the train/test files: `samples` (JSONL, a JSON array or Parquet in the sample schema of docs/schema.md; verl-style Parquet is mapped for `verl_verifier`), `teleqna` (TeleQnA's JSON) or `oran-bench` (ORAN-Bench-13K's JSON lines), which become mcq samples for the telecom grader, or a code dataset's own rows (JSONL, JSON array or Parquet), checked by the code verifier as the dataset's own checker checks them: `humaneval` (prompt, test, entry_point), `mbpp` (text, test_list, test_setup_code, code), `apps` (APPS and TACO: question, input_output, starter_code), `livecodebench` (question_content, public/private_test_cases, starter_code, metadata), `prime` (prompt, verification_info), `deepcoder` (problem, tests, starter_code, metadata) or `verl` (prompt, reward_model.ground_truth holding code tests). README, 'Code datasets'.")
-    task: Literal["arithmetic", "telecom", "code"] = Field("arithmetic", description="The built-in task used where train/test is None: `arithmetic` (a + b, math verifier), `telecom` (generated radio-engineering questions, telecom grader) or `code` (small stdin/stdout Python programs in four families, code verifier and sandbox).")
+    task: Literal["arithmetic", "products", "telecom", "code"] = Field("arithmetic", description="The built-in task used where train/test is None: `arithmetic` (a + b, math verifier), `products` (a × b of multi-digit numbers, math verifier: a task where rollout.tools helps), `telecom` (generated radio-engineering questions, telecom grader) or `code` (small stdin/stdout Python programs in four families, code verifier and sandbox).")
     arithmetic: ArithmeticConfig = Field(default_factory=ArithmeticConfig, description="The built-in task: 'What is a + b?' with a boxed answer, checked by the math verifier.")
+    products: ProductsConfig = Field(default_factory=ProductsConfig, description="The built-in products task: 'What is a × b?' with a boxed answer, checked by the math verifier.")
     telecom: TelecomTaskConfig = Field(default_factory=TelecomTaskConfig, description="The built-in telecom task: dB conversions, path loss, noise, Shannon capacity, link budgets, 5G NR numerology and resource blocks, frequency ranges; answers computed exactly.")
     code: CodeTaskConfig = Field(default_factory=CodeTaskConfig, description="The built-in code task: print the sum of the integers each multiplied by k, reverse a word, n-th Fibonacci... with tests computed by reference implementations.")
     verl_verifier: str = Field("math", description="Verifier assigned to rows of a verl-style Parquet file (which has no `verifier` column).")
@@ -85,6 +93,11 @@ class RolloutConfig(Section):
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling threshold (1 = off).")
     top_k: int = Field(0, ge=0, description="Top-k sampling (0 = off).")
     batch_size: int = Field(64, ge=1, description="Sequences per generate call.")
+    tools: list[Literal["python"]] = Field(default_factory=list, description="Tools the model may call during a rollout (tool-integrated reasoning, as in ToRL / ReTool). `[python]`: the model writes a ```python block; when it closes the block, the block runs in the sandbox (the Sandbox service, each call a fresh environment with the episode's earlier blocks replayed) and its output is appended as an ```output block; generation goes on. Tool output tokens are context, never trained on: they are masked out of the loss, its normalizer, the log-probs and every algorithm's per-token statistics. max_new_tokens then budgets the model's own tokens over the whole episode. The prompt carries the format's instructions. []: single-turn rollouts.")
+    max_tool_calls: int = Field(4, ge=1, description="Tool calls per episode at most; a block closed after that is only text.")
+    tool_output_chars: int = Field(1024, ge=16, description="Characters of a call's output (stdout, then stderr) shown to the model; the rest is cut, with a line saying how much.")
+    tool_timeout_s: float = Field(5.0, gt=0, le=60, description="Wall and CPU seconds of one tool call's block (each replayed block gets as many). A block past it is stopped and the model reads a TimeoutError: a program's fault is output, not a failure.")
+    sandbox: list[str] = Field(default_factory=list, description="HOST:PORT of Sandbox service replicas for the tools (sent rewards.auth_token_file's token, over rewards' TLS settings); []: the trainer starts one on loopback. A sandbox that fails drops the episode (counted in tools/errors), never scores it.")
 
 
 class DAPOConfig(Section):

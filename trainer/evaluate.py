@@ -1,4 +1,4 @@
-"""Held-out evaluation: greedy responses, scored by the same verifiers as training."""
+"""Held-out evaluation: greedy episodes (with the run's tools, if any), scored by the same verifiers as training."""
 
 from __future__ import annotations
 
@@ -8,20 +8,25 @@ from collections.abc import Callable
 from contract.schema import Sample, Score, Status
 from trainer.algorithms.reductions import Mean, StepStats, Sum
 from trainer.prompts import encode_prompt, with_response
-from trainer.rollout.base import RolloutEngine, SamplingParams
+from trainer.rollout.base import SamplingParams
+from trainer.tools.episodes import EpisodeRunner
 
 
-def evaluate(engine: RolloutEngine, tokenizer, samples: list[Sample], score: Callable[[list[Sample]], list[Score]], max_new_tokens: int, chat_template: bool = True) -> StepStats:
-    """eval/accuracy (the fraction OK among scored samples), eval/mean_length (tokens),
-    eval/errors and eval/samples, as statistics that add up over shares of the held-out set."""
+def evaluate(runner: EpisodeRunner, samples: list[Sample], score: Callable[[list[Sample]], list[Score]], max_new_tokens: int, chat_template: bool = True) -> StepStats:
+    """eval/accuracy (the fraction OK among scored samples), eval/mean_length (the model's tokens),
+    eval/errors (scores that failed, and episodes whose tool failed: neither counts in the accuracy)
+    and eval/samples, as statistics that add up over shares of the held-out set; with a tool,
+    eval/tool_calls (per episode)."""
     stats = StepStats()
-    prompts = [encode_prompt(tokenizer, s, chat_template) for s in samples]
-    rollouts = engine.generate(prompts, SamplingParams(max_new_tokens=max_new_tokens, greedy=True)) if prompts else []
-    texts = tokenizer.batch_decode([r.response_ids for r in rollouts], skip_special_tokens=True)
-    scores = score([with_response(s, t) for s, t in zip(samples, texts)]) if samples else []
+    prompts = [encode_prompt(runner.tokenizer, s, chat_template, runner.instructions) for s in samples]
+    episodes = runner(prompts, SamplingParams(max_new_tokens=max_new_tokens, greedy=True)) if prompts else []
+    ran = [i for i, e in enumerate(episodes) if e.failed is None]
+    scores = score([with_response(samples[i], episodes[i].answer) for i in ran]) if ran else []
     counts = Counter(s.status for s in scores)
     stats.add("eval/accuracy", Mean(counts[Status.OK], len(scores) - counts[Status.ERROR]))
-    stats.add("eval/mean_length", Mean(sum(len(r.response_ids) for r in rollouts), len(rollouts)))
-    stats.add("eval/errors", Sum(counts[Status.ERROR]))
+    stats.add("eval/mean_length", Mean(sum(e.rollout.generated_tokens for e in episodes), len(episodes)))
+    stats.add("eval/errors", Sum(counts[Status.ERROR] + len(episodes) - len(ran)))
     stats.add("eval/samples", Sum(len(samples)))
+    if runner.tool is not None:
+        stats.add("eval/tool_calls", Mean(sum(e.calls for e in episodes), len(episodes)))
     return stats

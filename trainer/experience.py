@@ -14,7 +14,7 @@ from trainer.rollout.base import Rollout
 @dataclass
 class Experience:
     tokens: TokenBatch  # prompt + response ids
-    mask: torch.Tensor  # [batch, seq] 1.0 on response tokens
+    mask: torch.Tensor  # [batch, seq] 1.0 on response tokens the policy generated (0 on padding and on a tool's output)
     rewards: torch.Tensor  # [batch] outcome reward R_i after reward shaping
     group_ids: torch.Tensor  # [batch] long: responses to the same prompt share an id
     rollout_logp: torch.Tensor  # [batch, seq] log mu(y_t) of the sampling distribution (0 on padding)
@@ -26,8 +26,8 @@ class Experience:
 
     @staticmethod
     def build(rollouts: list[Rollout], rewards: torch.Tensor, group_ids: torch.Tensor, pad_id: int, records: list[dict] | None = None) -> Experience:
-        tokens = TokenBatch.build([ro.prompt_ids for ro in rollouts], [ro.response_ids for ro in rollouts], pad_id)
-        mask = tokens.response_mask()  # [batch, seq]
+        tokens = TokenBatch.build([ro.prompt_ids for ro in rollouts], [ro.response_ids for ro in rollouts], pad_id, [ro.tool_mask for ro in rollouts])
+        mask = tokens.policy_mask()  # [batch, seq]
         width = tokens.max_response
         rollout_logp = torch.zeros(mask.shape)  # [batch, seq]
         for i, ro in enumerate(rollouts):

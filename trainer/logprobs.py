@@ -29,9 +29,11 @@ class TokenBatch:
     response_start: torch.Tensor  # [batch] long: index of the first response token
     response_len: torch.Tensor  # [batch] long
     max_response: int  # width of the response-aligned tensors
+    tool_mask: torch.Tensor | None = None  # [batch, max_response] bool: tokens a tool wrote (None: none)
 
     @staticmethod
-    def build(prompts: list[list[int]], responses: list[list[int]], pad_id: int) -> "TokenBatch":
+    def build(prompts: list[list[int]], responses: list[list[int]], pad_id: int, tool_masks: list[list[bool] | None] | None = None) -> "TokenBatch":
+        """``tool_masks``: per response, True on the tokens a tool wrote (None: the model wrote all)."""
         lengths = [len(p) + len(r) for p, r in zip(prompts, responses)]
         width = max(lengths)
         ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)  # [batch, seq_total]
@@ -39,17 +41,26 @@ class TokenBatch:
         for i, (p, r) in enumerate(zip(prompts, responses)):
             ids[i, : lengths[i]] = torch.tensor(p + r)
             attn[i, : lengths[i]] = 1
+        max_response = max(len(r) for r in responses)
+        tool_mask = None
+        if tool_masks is not None and any(m is not None and any(m) for m in tool_masks):
+            tool_mask = torch.zeros((len(prompts), max_response), dtype=torch.bool)  # [batch, max_response]
+            for i, m in enumerate(tool_masks):
+                if m is not None:
+                    tool_mask[i, : len(m)] = torch.tensor(m, dtype=torch.bool)
         return TokenBatch(
             input_ids=ids,
             attention_mask=attn,
             response_start=torch.tensor([len(p) for p in prompts]),
             response_len=torch.tensor([len(r) for r in responses]),
-            max_response=max(len(r) for r in responses),
+            max_response=max_response,
+            tool_mask=tool_mask,
         )
 
     def to(self, device: torch.device) -> TokenBatch:
         """The same batch with its tensors on ``device``."""
-        return replace(self, input_ids=self.input_ids.to(device), attention_mask=self.attention_mask.to(device), response_start=self.response_start.to(device), response_len=self.response_len.to(device))
+        tool_mask = self.tool_mask.to(device) if self.tool_mask is not None else None
+        return replace(self, input_ids=self.input_ids.to(device), attention_mask=self.attention_mask.to(device), response_start=self.response_start.to(device), response_len=self.response_len.to(device), tool_mask=tool_mask)
 
     def response_ids(self) -> torch.Tensor:
         """[batch, max_response] long: the response tokens (0 on padding)."""
@@ -62,16 +73,24 @@ class TokenBatch:
         pos = torch.arange(self.max_response, device=self.response_len.device)[None, :]  # [1, max_response]
         return (pos < self.response_len[:, None]).float()
 
+    def policy_mask(self) -> torch.Tensor:
+        """[batch, max_response] float: 1 on the response tokens the policy generated (a tool's
+        output is context the policy reads, never a token it is trained on)."""
+        mask = self.response_mask()
+        return mask if self.tool_mask is None else mask * ~self.tool_mask
+
     def slice(self, index: torch.Tensor) -> "TokenBatch":
         """The sub-batch of the given rows, trimmed to its own widths."""
         lengths = self.response_start[index] + self.response_len[index]
         width = int(lengths.max())
+        max_response = int(self.response_len[index].max())
         return TokenBatch(
             input_ids=self.input_ids[index, :width],
             attention_mask=self.attention_mask[index, :width],
             response_start=self.response_start[index],
             response_len=self.response_len[index],
-            max_response=int(self.response_len[index].max()),
+            max_response=max_response,
+            tool_mask=self.tool_mask[index, :max_response] if self.tool_mask is not None else None,
         )
 
 
@@ -164,6 +183,16 @@ def predicting_hidden(model, batch: TokenBatch, full_rows: bool = False) -> torc
     return torch.cat(parts)[torch.cat(order).argsort()]
 
 
+def policy_hidden(model, batch: TokenBatch, full_rows: bool = False) -> torch.Tensor:
+    """[policy tokens, hidden]: :func:`predicting_hidden` at the positions that predict a token the
+    policy generated (row-major order of ``batch.policy_mask()``): a tool's output tokens are read
+    as context but never predicted, so no logit, log-prob or gradient is ever taken at them."""
+    hidden = predicting_hidden(model, batch, full_rows)  # [response tokens, hidden]
+    if batch.tool_mask is None:
+        return hidden
+    return hidden[batch.policy_mask().bool()[batch.response_mask().bool()]]
+
+
 def full_row_hidden(model, batch: TokenBatch) -> torch.Tensor:
     """[tokens, hidden] as :func:`predicting_hidden`, from one decoder call on the right-padded rows."""
     hidden = model.get_decoder()(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False).last_hidden_state  # [batch, seq_total, hidden]
@@ -183,7 +212,8 @@ def response_logprobs(
     with_sum_pi2: bool = False,
     full_rows: bool = False,
 ) -> LogprobOutput:
-    """log pi(y_t) of each response token, with gradient if grad is enabled.
+    """log pi(y_t) of each token the policy generated, with gradient if grad is enabled (0 on a
+    tool's output tokens, as on padding).
 
     support_ids: [batch, max_response, K] ids of the RLPT support per token (-1 = no id); the
     policy is renormalized on it and logits outside it get exactly zero gradient (a gather over the
@@ -191,10 +221,10 @@ def response_logprobs(
     (DPPO top-K). with_sum_pi2: sum of the squared probabilities (OTB), from the same logits.
     full_rows: one decoder call on the full rows (see :func:`predicting_hidden`).
     """
-    mask = batch.response_mask().bool()  # [batch, max_response]
+    mask = batch.policy_mask().bool()  # [batch, max_response]
     rows, cols = mask.nonzero(as_tuple=True)  # [tokens] each
     target_pos = batch.response_start[rows] + cols  # [tokens]: where each response token sits
-    logits = model.get_output_embeddings()(predicting_hidden(model, batch, full_rows))  # [tokens, vocab]
+    logits = model.get_output_embeddings()(policy_hidden(model, batch, full_rows))  # [tokens, vocab]
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32)) / temperature
     targets = batch.input_ids[rows, target_pos]  # [tokens]
     chosen = logits.gather(1, targets[:, None]).squeeze(1)  # [tokens]

@@ -52,8 +52,10 @@ from trainer.metrics import MetricsLogger, plot_metrics
 from trainer.model import autocast
 from trainer.parallel import parallel
 from trainer.rollout.base import RolloutEngine
-from trainer.rollout_log import RolloutLog, examples, in_group_order, rollout_markdown, rollout_table
+from trainer.rollout_log import RolloutLog, episodes_markdown, examples, in_group_order, rollout_markdown, rollout_table
 from trainer.runs import OutOfSpace
+from trainer.tools.episodes import EpisodeRunner
+from trainer.tools.python import PythonTool
 from trainer.world import World
 
 
@@ -114,9 +116,10 @@ def tensor_mb(tensors) -> float:
 
 
 class Trainer:
-    def __init__(self, cfg: Config, model, tokenizer, engine: RolloutEngine, score: Scorer, train: list[Sample], test: list[Sample], ref_model=None, console: Console | None = None, world: World | None = None, run_dir: Path | None = None):
+    def __init__(self, cfg: Config, model, tokenizer, engine: RolloutEngine, score: Scorer, train: list[Sample], test: list[Sample], ref_model=None, console: Console | None = None, world: World | None = None, run_dir: Path | None = None, tool: PythonTool | None = None):
         """``model`` (and ``ref_model``) already on ``world.device``; ``run_dir``: the folder this run
-        writes (default: ``train.output_dir`` itself; ``verity train`` gives a new one per run)."""
+        writes (default: ``train.output_dir`` itself; ``verity train`` gives a new one per run);
+        ``tool``: the python tool of ``rollout.tools`` (None: single-turn rollouts)."""
         self.cfg, self.model, self.tokenizer, self.engine, self.score = cfg, model, tokenizer, engine, score
         self.world = world or World(device=model.device)
         self.autocast = autocast(cfg.model.dtype, self.world.device) or contextlib.nullcontext
@@ -137,7 +140,8 @@ class Trainer:
         self.transforms = [(reg, params) for _, reg, params in alg.parts() if reg.kind == TRANSFORM]
         self.needs = alg.needs()
         self.advantage_after_forward = self.estimator.needs(self.estimator_params).policy_stats
-        self.collector = Collector(cfg, tokenizer, engine, score, self.sampler, self.needs, ref_model, self.world)
+        self.runner = EpisodeRunner(engine, tokenizer, tool, cfg.rollout.max_tool_calls, cfg.rollout.tool_output_chars)
+        self.collector = Collector(cfg, self.runner, score, self.sampler, self.needs, ref_model, self.world)
         eos = tokenizer.eos_token_id
         self._empty = TokenBatch.build([[eos]], [[eos]], tokenizer.pad_token_id).to(self.world.device)  # for _keep_step
 
@@ -222,6 +226,8 @@ class Trainer:
         rollout_log.write(records)
         shown = examples(records, self.cfg.log.show_rollouts)
         logger.writer.add_text("rollouts", rollout_markdown(shown), self.step)
+        if any(r.get("turns") for r in shown):
+            logger.writer.add_text("episodes", episodes_markdown(shown), self.step)
         every = self.cfg.log.show_rollouts_every
         if every and self.step % every == 0 and shown:
             self.console.print(rollout_table(shown, self.step, len(records)))
@@ -237,7 +243,7 @@ class Trainer:
         e, mine = self.cfg.eval, self.world.share(len(self.test))
         t = time.perf_counter()
         with self.parallel.whole_model():
-            stats = evaluate(self.engine, self.tokenizer, self.test[mine.start : mine.stop], self.score, e.max_new_tokens, self.cfg.data.chat_template)
+            stats = evaluate(self.runner, self.test[mine.start : mine.stop], self.score, e.max_new_tokens, self.cfg.data.chat_template)
         stats.add("time/eval", Elapsed(time.perf_counter() - t))
         return self.world.reduce_stats(stats).values()
 

@@ -1,6 +1,8 @@
 """The rollout log: every step's samples (prompt, response, reward, status, detail, advantage) in
 ``rollouts.jsonl``, a few of them as a table on the terminal and as text in TensorBoard, so a reward
-that stays at 0 can be read, not guessed at."""
+that stays at 0 can be read, not guessed at. A tool episode's entry also holds its ``turns`` (the
+model's text, the block it ran, the output it read, the run's status), shown turn by turn in
+TensorBoard."""
 
 from __future__ import annotations
 
@@ -89,3 +91,17 @@ def rollout_markdown(records: list[dict]) -> str:
 
     rows = [f"| {esc(_prompt_text(r['prompt']))} | {esc(r['response'])} | {r['reward']:.2f} | {r['status']} | {_advantage(r['advantage'])} |" for r in records]
     return "\n".join(["| prompt | response | reward | status | advantage |", "|---|---|---|---|---|", *rows])
+
+
+def episodes_markdown(records: list[dict]) -> str:
+    """The tool episodes among ``records``, turn by turn, as Markdown (TensorBoard's text tab)."""
+    parts = []
+    for r in records:
+        if not r.get("turns"):
+            continue
+        parts.append(f"**{r['id']}**: reward {r['reward']:.2f} ({r['status']})\n")
+        for k, turn in enumerate(r["turns"], 1):
+            parts.append(f"turn {k}, the model:\n\n    " + turn["text"].replace("\n", "\n    "))
+            if "output" in turn:
+                parts.append(f"the tool ({turn['status']}):\n\n    " + turn["output"].replace("\n", "\n    "))
+    return "\n\n".join(parts)

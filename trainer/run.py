@@ -25,6 +25,7 @@ from trainer.config import Config, ConfigError, load_config
 from trainer.data.arithmetic import arithmetic_splits
 from trainer.data.code import code_splits
 from trainer.data.loaders import load_samples
+from trainer.data.products import product_splits
 from trainer.data.telecom import telecom_splits
 from trainer.evaluate import evaluate
 from trainer.logs import quiet_third_parties
@@ -34,6 +35,8 @@ from trainer.rollout.base import RolloutEngine
 from trainer.rollout.hf import HFEngine
 from trainer.runs import OutOfSpace, RunError, new_run_dir, point_latest, resolve_checkpoint, run_to_resume
 from trainer.scoring import RemoteScorer
+from trainer.tools.episodes import EpisodeRunner
+from trainer.tools.python import PythonTool
 from trainer.world import World, resolve_device
 
 
@@ -44,6 +47,9 @@ def load_data(cfg: Config) -> tuple[list[Sample], list[Sample]]:
         if d.task == "telecom":
             t = d.telecom
             builtin_train, builtin_test = telecom_splits(t.train_size, t.test_size, t.seed, t.topics, t.mcq_share)
+        elif d.task == "products":
+            p = d.products
+            builtin_train, builtin_test = product_splits(p.digits, p.train_size, p.test_size, p.seed)
         elif d.task == "code":
             c = d.code
             builtin_train, builtin_test = code_splits(c.test_size, c.tests_per_problem, c.seed)
@@ -68,11 +74,7 @@ def reward_services(cfg: Config, samples: list[Sample], stack: ExitStack, world:
     if unknown:
         raise ConfigError(f"the data names verifier(s) {', '.join(unknown)} with no endpoint: set rewards.endpoints.{unknown[0]}=HOST:PORT")
     r = cfg.rewards
-    try:
-        token = read_token_file(r.auth_token_file, "rewards.auth_token_file")
-    except TokenFileError as e:
-        raise ConfigError(str(e)) from None
-    options = ClientOptions(deadline_s=r.deadline_s, retries=r.retries, backoff_max_s=r.backoff_max_s, max_in_flight=r.max_in_flight, batch_size=r.batch_size, max_message_bytes=r.max_message_mb * 2**20, tls_ca=r.tls_ca, tls_cert=r.tls_cert, tls_key=r.tls_key, auth_token=token)
+    options = client_options(cfg)
     if missing:
         if r.tls_ca:
             raise ConfigError(f"rewards.tls_ca is set but verifier(s) {', '.join(sorted(missing))} have no endpoint: local services are plaintext, so give every verifier an endpoint")
@@ -81,6 +83,33 @@ def reward_services(cfg: Config, samples: list[Sample], stack: ExitStack, world:
     scorer = RemoteScorer(endpoints, options)
     stack.callback(scorer.close)
     return scorer
+
+
+def client_options(cfg: Config) -> ClientOptions:
+    """How the trainer calls every service: the rewards section's deadlines, retries, TLS and token."""
+    r = cfg.rewards
+    try:
+        token = read_token_file(r.auth_token_file, "rewards.auth_token_file")
+    except TokenFileError as e:
+        raise ConfigError(str(e)) from None
+    return ClientOptions(deadline_s=r.deadline_s, retries=r.retries, backoff_max_s=r.backoff_max_s, max_in_flight=r.max_in_flight, batch_size=r.batch_size, max_message_bytes=r.max_message_mb * 2**20, tls_ca=r.tls_ca, tls_cert=r.tls_cert, tls_key=r.tls_key, auth_token=token)
+
+
+def python_tool(cfg: Config, stack: ExitStack, world: World | None = None) -> PythonTool | None:
+    """The python tool of ``rollout.tools`` (None without it): on the Sandbox replicas of
+    ``rollout.sandbox``, or on a local sandbox started once per machine by its first process."""
+    r, world = cfg.rollout, world or World()
+    if not r.tools:
+        return None
+    addresses = list(r.sandbox)
+    if not addresses:
+        if cfg.rewards.tls_ca:
+            raise ConfigError("rewards.tls_ca is set but rollout.sandbox is empty: a local sandbox is plaintext, so give the tools a sandbox with rollout.sandbox=[HOST:PORT]")
+        started = stack.enter_context(LocalServices(["sandbox"], workers=cfg.rewards.local_workers, auth_token_file=cfg.rewards.auth_token_file)) if world.is_local_main else None
+        addresses = world.gather(started)[world.rank - world.local_rank]["sandbox"]
+    tool = PythonTool(addresses, client_options(cfg), r.tool_timeout_s)
+    stack.callback(tool.close)
+    return tool
 
 
 def make_engine(cfg: Config, model, tokenizer, model_path: str, batch_size: int) -> RolloutEngine:
@@ -186,7 +215,8 @@ def _train_run(cfg: Config, world: World, run: Path, checkpoint: Path | None, co
     ref_model = load_model(cfg.model.path, world.device).eval().requires_grad_(False) if needs_reference_model(cfg) else None
     with ExitStack() as stack:
         scorer = reward_services(cfg, train + test, stack, world)
-        trainer = Trainer(cfg, model, tokenizer, make_engine(cfg, model, tokenizer, model_path, cfg.rollout.batch_size), scorer, train, test, ref_model=ref_model, console=console, world=world, run_dir=run)
+        tool = python_tool(cfg, stack, world)
+        trainer = Trainer(cfg, model, tokenizer, make_engine(cfg, model, tokenizer, model_path, cfg.rollout.batch_size), scorer, train, test, ref_model=ref_model, console=console, world=world, run_dir=run, tool=tool)
         if checkpoint:
             trainer.restore(checkpoint)
         result = trainer.fit()
@@ -210,6 +240,8 @@ def eval_main(checkpoint: str, data: str, overrides: list[str]) -> int:
     model = load_model(str(ckpt / "model"), resolve_device(cfg.train.device))
     with ExitStack() as stack:
         scorer = reward_services(cfg, samples, stack)
-        result = evaluate(make_engine(cfg, model, tokenizer, str(ckpt / "model"), cfg.eval.batch_size), tokenizer, samples, scorer, cfg.eval.max_new_tokens, cfg.data.chat_template).values()
+        r = cfg.rollout
+        runner = EpisodeRunner(make_engine(cfg, model, tokenizer, str(ckpt / "model"), cfg.eval.batch_size), tokenizer, python_tool(cfg, stack), r.max_tool_calls, r.tool_output_chars)
+        result = evaluate(runner, samples, scorer, cfg.eval.max_new_tokens, cfg.data.chat_template).values()
     console.print(f"{ckpt}: accuracy {result['eval/accuracy']:.1%} on {len(samples)} samples, mean length {result['eval/mean_length']:.1f} tokens")
     return 0

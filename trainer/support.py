@@ -9,17 +9,18 @@ import torch
 from trainer.algorithms.rlpt import logits_support, rollout_support
 from trainer.algorithms.types import Support
 from trainer.experience import Experience
-from trainer.logprobs import TokenBatch, predicting_hidden
+from trainer.logprobs import TokenBatch, policy_hidden
 
 
 @torch.no_grad()
 def reference_support(ref_model, batch: TokenBatch, support: Support, temperature: float) -> torch.Tensor:
     """P_t from the reference model's logits at the response positions of ``batch``:
-    [batch, max_response, k] int32, the sampled token forced in, -1 outside the nucleus and on padding."""
-    mask = batch.response_mask().bool()  # [batch, max_response]
+    [batch, max_response, k] int32, the sampled token forced in, -1 outside the nucleus, on padding
+    and on a tool's output."""
+    mask = batch.policy_mask().bool()  # [batch, max_response]
     rows, cols = mask.nonzero(as_tuple=True)  # [tokens]
     sampled = batch.input_ids[rows, batch.response_start[rows] + cols]  # [tokens]
-    logits = ref_model.get_output_embeddings()(predicting_hidden(ref_model, batch)).float() / temperature  # [tokens, vocab]
+    logits = ref_model.get_output_embeddings()(policy_hidden(ref_model, batch)).float() / temperature  # [tokens, vocab]
     ids = logits_support(logits, support.k, support.top_p, sampled)  # [tokens, k]
     grid = torch.full((*mask.shape, support.k), -1, dtype=torch.int32, device=ids.device)
     return grid.index_put((rows, cols), ids.to(torch.int32))

@@ -110,6 +110,7 @@ def scripted_collector(patterns, *overrides):
     from trainer.data.arithmetic import arithmetic_splits
     from trainer.data.sampler import EpochSampler
     from trainer.model import load_tokenizer
+    from trainer.tools.episodes import EpisodeRunner
 
     cfg = load_config(None, ["rollout.prompts_per_step=2", "rollout.group_size=4", "algorithm.dapo.dynamic_sampling=true", *overrides])
     needs = cfg.algorithm.needs()
@@ -119,7 +120,7 @@ def scripted_collector(patterns, *overrides):
         return [Score(s.id, r, Status(st), d) for s in samples for st, r, d in [check_one(s.response, s.reference["answer"])]]
 
     engine = ScriptedEngine(tokenizer, patterns)
-    return Collector(cfg, tokenizer, engine, score, EpochSampler(arithmetic_splits()[0], 0), needs), engine
+    return Collector(cfg, EpisodeRunner(engine, tokenizer), score, EpochSampler(arithmetic_splits()[0], 0), needs), engine
 
 
 def test_dapo_dynamic_sampling_refills_until_enough_groups_carry_a_signal():

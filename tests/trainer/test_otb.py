@@ -78,6 +78,46 @@ def test_otb_matches_float64_reference(seed, zero_tail):
         assert torch.all(adv[i, n:] == 0)
 
 
+def ref_otb_with_holes(groups, mask, rewards, logp, sum_pi2) -> list[list[float]]:
+    """The formulas with a mask that has holes (a tool's output inside a response): W sums w over
+    the masked-in positions only, B_t averages over the responses masked in at t, and a response's
+    length for the zero-tail rule is one past its last masked-in position."""
+    b, seq = len(groups), len(mask[0])
+    energy = [[sum(mask[i][j] * (1 - 2 * math.exp(logp[i][j]) + sum_pi2[i][j]) for j in range(t + 1)) for t in range(seq)] for i in range(b)]
+    extent = [max((t + 1 for t in range(seq) if mask[i][t]), default=0) for i in range(b)]
+    out = []
+    for i in range(b):
+        members = [j for j in range(b) if groups[j] == groups[i]]
+        ordered = sorted((extent[j] for j in members), reverse=True)
+        second = ordered[1] if len(members) > 1 else 0
+        row = []
+        for t in range(seq):
+            if not mask[i][t]:
+                row.append(0.0)
+                continue
+            active = [j for j in members if mask[j][t]]
+            baseline = sum(rewards[j] * energy[j][t] for j in active) / (sum(energy[j][t] for j in active) + 1e-8)
+            if len(members) == 1 or (ordered[0] > second and extent[i] == ordered[0] and t >= second):
+                baseline = 0.0
+            row.append(rewards[i] - baseline)
+        out.append(row)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_otb_skips_a_tools_output_in_the_cumulative_proxy(seed):
+    groups, lengths, mask, rewards, logp, sum_pi2, _ = random_group_batch(seed)
+    rng = random.Random(100 + seed)
+    for i, n in enumerate(lengths):  # a tool's output inside the longer responses
+        if n >= 4:
+            start = rng.randint(1, n - 3)
+            mask[i, start : start + rng.randint(1, 2)] = 0
+    logp, sum_pi2 = logp * mask, sum_pi2 * mask
+    adv = otb(rewards, groups, mask, logp, sum_pi2)
+    ref = ref_otb_with_holes(groups, mask.tolist(), rewards.tolist(), logp.tolist(), sum_pi2.tolist())
+    assert torch.allclose(adv, torch.tensor(ref, dtype=torch.float64), rtol=1e-6, atol=1e-9)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_otb_rollout_importance_correction_matches_reference(seed):
     groups, lengths, mask, rewards, logp, sum_pi2, rollout = random_group_batch(seed)

@@ -9,7 +9,7 @@ import torch
 from rich.console import Console
 
 from trainer.loop import note_advantages
-from trainer.rollout_log import RolloutLog, examples, in_group_order, rollout_markdown, rollout_table
+from trainer.rollout_log import RolloutLog, episodes_markdown, examples, in_group_order, rollout_markdown, rollout_table
 
 
 def entry(step, group, index, reward, response="r"):
@@ -51,3 +51,12 @@ def test_each_entry_gets_the_mean_of_its_advantages_over_its_response_tokens():
     mask = torch.tensor([[1, 1, 0], [1, 1, 1], [0, 0, 0]], dtype=torch.float64)
     note_advantages(records, torch.tensor([2, 0, 1]), advantages, mask)  # row 0 is entry 2's, row 1 entry 0's...
     assert [r["advantage"] for r in records] == [round(1.0 / 3.0, 6), 0.0, 1.0]  # an empty response: 0
+
+
+def test_tool_episodes_are_shown_turn_by_turn():
+    turns = [{"text": "```python\nprint(6 * 7)\n```\n", "code": "print(6 * 7)\n", "output": "```output\n42\n```\n", "status": "OK"}, {"text": "So \\boxed{42}."}]
+    records = [entry(1, 0, 0, 1.0) | {"turns": turns}, entry(1, 0, 1, 0.0)]
+    text = episodes_markdown(records)
+    assert text.count("**p0#") == 1  # only the episode with a call
+    assert "turn 1, the model:\n\n    ```python\n    print(6 * 7)" in text and "the tool (OK):\n\n    ```output\n    42" in text
+    assert "turn 2, the model:\n\n    So \\boxed{42}." in text

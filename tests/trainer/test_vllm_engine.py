@@ -100,3 +100,19 @@ def test_weights_sync_in_memory_and_log_probs_follow(engine, policy, prompts):
     assert stale > 10 * TOLERANCE  # the update moved the engine: the old weights no longer explain it
     engine.update_weights(policy.state_dict().items())  # back, for the other tests
     assert_matches(policy, engine.generate(prompts, params), 1.0, 0)
+
+
+def test_the_vllm_engine_stops_at_a_closing_fence_and_at_each_rows_budget(engine):
+    """The same stop string and budgets as the hf engine's (a tool episode's turns): a row ends at
+    the token that closes a fenced block, kept in its response, or at its own budget."""
+    from trainer.tools.protocol import CLOSE_FENCE
+
+    tok = load_tokenizer(MODEL)
+    text = tok.apply_chat_template([{"role": "user", "content": "Write Python code that prints 6 * 7, in a ```python block, then explain it."}], tokenize=False, add_generation_prompt=True)
+    prompt = tok(text, add_special_tokens=False).input_ids
+    stopped, short = engine.generate([prompt, prompt], SamplingParams(max_new_tokens=80, greedy=True, stop=(CLOSE_FENCE,)), budgets=[80, 6])
+    (whole,) = engine.generate([prompt], SamplingParams(max_new_tokens=80, greedy=True))
+    assert stopped.stopped and not stopped.finished and CLOSE_FENCE in tok.decode(stopped.response_ids)
+    assert CLOSE_FENCE not in tok.decode(stopped.response_ids[:-1])
+    assert whole.response_ids[: len(stopped.response_ids)] == stopped.response_ids and len(whole.response_ids) > len(stopped.response_ids)
+    assert len(short.response_ids) == 6 and not short.stopped and short.response_ids == stopped.response_ids[:6]

@@ -55,10 +55,11 @@ def zero_tail_mask(mask: torch.Tensor, group_ids: torch.Tensor) -> torch.Tensor:
     """[batch, seq] bool: positions where the baseline is set to 0 by the zero-tail rule.
 
     Those are the positions of a group's unique longest response past its second-longest length;
-    for a group of one response, every position.
+    for a group of one response, every position. A response's length is one past its last masked-in
+    position (its token count, unless a tool's output leaves holes in the mask).
     """
-    lengths = mask.sum(-1)  # [batch]
-    pos = torch.arange(mask.shape[1], dtype=lengths.dtype, device=mask.device)[None, :]  # [1, seq]
+    pos = torch.arange(mask.shape[1], device=mask.device)[None, :]  # [1, seq]
+    lengths = ((mask > 0) * (pos + 1)).amax(-1)  # [batch] long
     out = torch.zeros(mask.shape, dtype=torch.bool, device=mask.device)
     for g in torch.unique(group_ids):
         members = (group_ids == g).nonzero().squeeze(1)  # [n]

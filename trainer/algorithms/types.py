@@ -1,8 +1,9 @@
 """Typed inputs and outputs of the algorithm functions, and what an algorithm declares it needs.
 
 Shapes: ``batch`` sequences (a micro-batch's or the step's responses), ``seq`` response positions
-(right-padded), ``K`` ids per token (top-K). ``mask`` is 1.0 on response tokens and 0.0 on
-padding; every per-token tensor is 0 on padding. Log-probs are natural-log probabilities of the
+(right-padded), ``K`` ids per token (top-K). ``mask`` is 1.0 on the response tokens the policy
+generated and 0.0 on padding and on a tool's output inside a response (context the policy read,
+never trained on); every per-token tensor is 0 where the mask is. Log-probs are natural-log probabilities of the
 sampled tokens under the policy being optimized (renormalized on the per-token support when an
 algorithm declares one, RLPT's), from logits divided by the sampling temperature.
 

@@ -14,7 +14,8 @@ class SamplingParams:
     """How to sample. ``greedy`` ignores temperature, top_k and top_p.
 
     ``topk_logprobs`` > 0 asks for the top-K ids and log-probs of the sampling distribution at every
-    generated token (DPPO top-K, RLPT's rollout support).
+    generated token (DPPO top-K, RLPT's rollout support). ``stop``: strings that end a row as soon as
+    its generated text contains one (the tokens that wrote it are kept), as EOS does.
     """
 
     max_new_tokens: int
@@ -23,6 +24,7 @@ class SamplingParams:
     top_p: float = 1.0  # 1 = off
     greedy: bool = False
     topk_logprobs: int = 0  # K; 0 = not recorded
+    stop: tuple[str, ...] = ()
 
 
 @dataclass
@@ -35,14 +37,25 @@ class Rollout:
     the K most likely ids of that distribution, with ``response_ids[t]`` forced in (it replaces the
     K-th entry when absent), and ``topk_logprobs[t]`` their log-probs; ids the sampling warpers
     removed have log-prob -inf.
+
+    In a tool episode (:mod:`trainer.tools.episodes`) the response interleaves the model's tokens
+    and the tool's output: ``tool_mask[t]`` is True where a tool wrote ``response_ids[t]``; there
+    ``logprobs[t]`` is 0 and the top-K row holds no ids (-1).
     """
 
     prompt_ids: list[int]
     response_ids: list[int]
     logprobs: list[float]
-    finished: bool  # True when the response ended with EOS, False when it hit max_new_tokens
+    finished: bool  # True when the response ended with EOS, False when it hit max_new_tokens or a stop string
     topk_ids: torch.Tensor | None = None  # [response_len, K] int32
     topk_logprobs: torch.Tensor | None = None  # [response_len, K] float32
+    stopped: bool = False  # ended at one of SamplingParams.stop
+    tool_mask: list[bool] | None = None  # [response_len] True on tokens a tool wrote (None: none did)
+
+    @property
+    def generated_tokens(self) -> int:
+        """The tokens the model generated (a tool's output tokens not counted)."""
+        return len(self.response_ids) - sum(self.tool_mask or [])
 
 
 def response_length(new_tokens: list[int], eos_ids: set[int]) -> int:
@@ -52,11 +65,12 @@ def response_length(new_tokens: list[int], eos_ids: set[int]) -> int:
 
 class RolloutEngine(ABC):
     @abstractmethod
-    def generate(self, prompts: list[list[int]], params: SamplingParams, seeds: list[int] | None = None) -> list[Rollout]:
+    def generate(self, prompts: list[list[int]], params: SamplingParams, seeds: list[int] | None = None, budgets: list[int] | None = None) -> list[Rollout]:
         """One rollout per prompt, in order (repeat a prompt to sample it several times). ``seeds``:
         one per prompt; a row's sampling noise depends on its seed alone, so the same seed and
         prompt give the same response in any batch and any process (None: seeds drawn from torch's
-        global generator)."""
+        global generator). ``budgets``: one per prompt, the most tokens that row may generate (at
+        most ``params.max_new_tokens``; None: ``params.max_new_tokens`` for every row)."""
 
     def update_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
         """Take the trainer's weights after an optimizer step, as (state-dict name, tensor) pairs

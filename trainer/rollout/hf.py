@@ -12,6 +12,9 @@ Each row draws its noise from a generator of its own, seeded by the row's seed (
 argmax(log p + g), g = -log(-log u), u uniform per vocabulary entry, which samples exactly from p),
 so a row's response depends on its seed and its prompt alone: not on the other rows of the batch,
 the batch size, or how many processes share the step.
+
+A row also leaves the batch at its own token budget, and, with stop strings, at the token whose
+text completes one (the text of the row's last ``STOP_WINDOW`` tokens is decoded at each step).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from transformers.generation.logits_process import TemperatureLogitsWarper, TopK
 
 from trainer.rollout.base import Rollout, RolloutEngine, SamplingParams
 from trainer.rollout.shared_prompts import DistinctPrompts
+
+STOP_WINDOW = 8  # tokens decoded per row and step to find a stop string (longer than any stop string)
 
 
 def warpers(params: SamplingParams) -> LogitsProcessorList:
@@ -51,21 +56,23 @@ class HFEngine(RolloutEngine):
         self.eos_ids = torch.tensor(sorted(set(_as_list(model.generation_config.eos_token_id) or [tokenizer.eos_token_id])))
 
     @torch.no_grad()
-    def generate(self, prompts: list[list[int]], params: SamplingParams, seeds: list[int] | None = None) -> list[Rollout]:
+    def generate(self, prompts: list[list[int]], params: SamplingParams, seeds: list[int] | None = None, budgets: list[int] | None = None) -> list[Rollout]:
         was_training = self.model.training
         self.model.eval()
         if seeds is None:
             seeds = torch.randint(0, 2**62, (len(prompts),)).tolist()
+        budgets = [min(b, params.max_new_tokens) for b in budgets] if budgets is not None else [params.max_new_tokens] * len(prompts)
         try:
             out: list[Rollout] = []
             with self.autocast() if self.autocast else contextlib.nullcontext():
                 for start in range(0, len(prompts), self.batch_size):
-                    out.extend(self._generate_batch(prompts[start : start + self.batch_size], params, seeds[start : start + self.batch_size]))
+                    part = slice(start, start + self.batch_size)
+                    out.extend(self._generate_batch(prompts[part], params, seeds[part], budgets[part]))
             return out
         finally:
             self.model.train(was_training)
 
-    def _generate_batch(self, prompts: list[list[int]], params: SamplingParams, seeds: list[int]) -> list[Rollout]:
+    def _generate_batch(self, prompts: list[list[int]], params: SamplingParams, seeds: list[int], budgets: list[int]) -> list[Rollout]:
         rows = len(prompts)
         device = self.model.device
         generators = [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
@@ -78,14 +85,17 @@ class HFEngine(RolloutEngine):
         next_position = prefix.lengths()  # [rows]
         process = warpers(params)
         k = 0 if params.greedy else params.topk_logprobs
-        tokens = torch.zeros((rows, params.max_new_tokens), dtype=torch.long, device=device)  # [rows, new]
-        logprobs = torch.zeros((rows, params.max_new_tokens), device=device)  # [rows, new]
-        topk_ids = torch.zeros((rows, params.max_new_tokens, k), dtype=torch.int32, device=device)  # [rows, new, K]
-        topk_logprobs = torch.zeros((rows, params.max_new_tokens, k), device=device)  # [rows, new, K]
-        length = torch.full((rows,), params.max_new_tokens, device=device)  # [rows]
+        limit = torch.tensor(budgets, device=device)  # [rows]: each row's token budget
+        width = int(limit.max())
+        tokens = torch.zeros((rows, width), dtype=torch.long, device=device)  # [rows, new]
+        logprobs = torch.zeros((rows, width), device=device)  # [rows, new]
+        topk_ids = torch.zeros((rows, width, k), dtype=torch.int32, device=device)  # [rows, new, K]
+        topk_logprobs = torch.zeros((rows, width, k), device=device)  # [rows, new, K]
+        length = limit.clone()  # [rows]
         finished = torch.zeros(rows, dtype=torch.bool, device=device)  # [rows]: ended with EOS
+        stopped = torch.zeros(rows, dtype=torch.bool, device=device)  # [rows]: ended at a stop string
         active = torch.arange(rows, device=device)  # [active]: the rows still decoding
-        for t in range(params.max_new_tokens):
+        for t in range(width):
             scores = process(None, logits.float())  # [active, vocab]
             token = scores.argmax(-1) if params.greedy else gumbel_sample(scores, [generators[i] for i in active.tolist()])  # [active]
             lse = torch.logsumexp(scores, -1)  # [active]
@@ -99,7 +109,12 @@ class HFEngine(RolloutEngine):
                 topk_ids[active, t], topk_logprobs[active, t] = top.to(torch.int32), values
             ended = torch.isin(token, self.eos_ids.to(device))  # [active]
             length[active[ended]], finished[active[ended]] = t + 1, True
-            if t + 1 == params.max_new_tokens or bool(ended.all()):
+            if params.stop:
+                at_stop = self._completes_stop(tokens, active, t, params.stop) & ~ended  # [active]
+                length[active[at_stop]], stopped[active[at_stop]] = t + 1, True
+                ended |= at_stop
+            ended |= limit[active] == t + 1  # rows at their budget
+            if bool(ended.all()):
                 break
             if bool(ended.any()):  # finished rows leave the batch and the cache
                 keep = (~ended).nonzero().squeeze(1)  # [still active]
@@ -108,7 +123,7 @@ class HFEngine(RolloutEngine):
             attn = torch.cat([attn, torch.ones((len(active), 1), dtype=attn.dtype, device=device)], dim=1)  # [active, width + t + 1]
             position = (next_position[active] + t)[:, None]  # [active, 1]
             logits = self.model(input_ids=token[:, None], attention_mask=attn, position_ids=position, past_key_values=cache, use_cache=True).logits[:, -1]
-        tokens, logprobs, topk_ids, topk_logprobs, length, finished = (x.cpu() for x in (tokens, logprobs, topk_ids, topk_logprobs, length, finished))
+        tokens, logprobs, topk_ids, topk_logprobs, length, finished, stopped = (x.cpu() for x in (tokens, logprobs, topk_ids, topk_logprobs, length, finished, stopped))
         return [
             Rollout(
                 prompt,
@@ -117,9 +132,18 @@ class HFEngine(RolloutEngine):
                 bool(finished[i]),
                 topk_ids[i, : length[i]].clone() if k else None,
                 topk_logprobs[i, : length[i]].clone() if k else None,
+                stopped=bool(stopped[i]),
             )
             for i, prompt in enumerate(prompts)
         ]
+
+    def _completes_stop(self, tokens: torch.Tensor, active: torch.Tensor, t: int, stop: tuple[str, ...]) -> torch.Tensor:
+        """[active] bool: the rows whose text contains one of ``stop`` since token ``t`` (and not before).
+        tokens: [rows, new] long; active: [active] long row indices."""
+        window = tokens[active, max(0, t - STOP_WINDOW + 1) : t + 1].tolist()  # [active][<= STOP_WINDOW]
+        now = self.tokenizer.batch_decode(window, skip_special_tokens=True)
+        before = self.tokenizer.batch_decode([w[:-1] for w in window], skip_special_tokens=True)
+        return torch.tensor([any(s in a and s not in b for s in stop) for a, b in zip(now, before)], device=tokens.device)
 
 
 def gumbel_sample(scores: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:

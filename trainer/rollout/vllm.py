@@ -4,7 +4,8 @@ Log-probs are vLLM's ``processed_logprobs``: those of the distribution each toke
 after temperature, top-k and top-p, which is what :class:`~trainer.rollout.base.Rollout` records
 (the ``hf`` engine records the same). Top-K ids and log-probs come from vLLM's per-token logprobs
 (``SamplingParams.logprobs = K``), with the sampled token forced in as the K-th entry when it is not
-among the K most likely.
+among the K most likely. Stop strings are vLLM's own (kept in the output); a tool episode's later
+turns resubmit the episode so far as the prompt, and vLLM's prefix cache reuses its computed blocks.
 
 Weight sync after an optimizer step: the trainer's weights by state-dict name (which names tied
 weights such as SmolLM2's ``lm_head`` too), one tensor at a time (gathered whole from the shards
@@ -43,26 +44,28 @@ class VLLMEngine(RolloutEngine):
 
         self.sleep_between = sleep and torch.cuda.is_available()
         engine_args.setdefault("enforce_eager", not torch.cuda.is_available())  # CPU: no graph capture or compile
+        engine_args.setdefault("enable_prefix_caching", True)  # a tool episode's turns share its prefix
         self.llm = LLM(
             model=model_path, dtype=dtype, seed=seed, max_model_len=max_model_len, max_logprobs=max(max_logprobs, 1),
             logprobs_mode="processed_logprobs", enable_sleep_mode=self.sleep_between, kv_cache_memory_bytes=int(kv_cache_gib * 2**30), **engine_args,
         )  # fmt: skip
         self.asleep = False
 
-    def generate(self, prompts: list[list[int]], params: SamplingParams, seeds: list[int] | None = None) -> list[Rollout]:
+    def generate(self, prompts: list[list[int]], params: SamplingParams, seeds: list[int] | None = None, budgets: list[int] | None = None) -> list[Rollout]:
         from vllm import SamplingParams as VSampling
 
         self.wake()
         k = 0 if params.greedy else params.topk_logprobs
         if seeds is None:
             seeds = torch.randint(0, 2**62, (len(prompts),)).tolist()
+        budgets = budgets if budgets is not None else [params.max_new_tokens] * len(prompts)
         sampling = [
             VSampling(
-                max_tokens=params.max_new_tokens, temperature=0.0 if params.greedy else params.temperature,
+                max_tokens=min(budget, params.max_new_tokens), temperature=0.0 if params.greedy else params.temperature,
                 top_k=params.top_k if params.top_k > 0 and not params.greedy else 0, top_p=1.0 if params.greedy else params.top_p,
-                logprobs=k, seed=seed,
+                logprobs=k, seed=seed, stop=list(params.stop), include_stop_str_in_output=True,
             )
-            for seed in seeds
+            for seed, budget in zip(seeds, budgets)
         ]  # fmt: skip
         outputs = self.llm.generate([{"prompt_token_ids": p} for p in prompts], sampling, use_tqdm=False)
         return [self._rollout(prompt, out.outputs[0], k) for prompt, out in zip(prompts, outputs)]
@@ -81,7 +84,8 @@ class VLLMEngine(RolloutEngine):
                     ranked[-1] = (token, step[token])
                 for j, (tid, lp) in enumerate(ranked):
                     topk_ids[t, j], topk_logprobs[t, j] = tid, lp.logprob
-        return Rollout(prompt, ids, logprobs, out.finish_reason == "stop", topk_ids, topk_logprobs)
+        at_stop_string = isinstance(out.stop_reason, str)  # stop_reason: the stop string matched, None at EOS
+        return Rollout(prompt, ids, logprobs, out.finish_reason == "stop" and not at_stop_string, topk_ids, topk_logprobs, stopped=at_stop_string)
 
     @torch.no_grad()
     def update_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:

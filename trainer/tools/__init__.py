@@ -1,0 +1,1 @@
+"""Tool-integrated rollouts: the model writes Python, the Sandbox service runs it, the output is read."""
