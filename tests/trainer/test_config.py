@@ -46,7 +46,7 @@ def test_unknown_key_in_yaml_names_file_and_key(tmp_path):
         load_config(path)
 
 
-@pytest.mark.parametrize("override,field", [("rollout.temperature=0", "rollout.temperature"), ("algorithm.advantage=ppo", "algorithm.advantage"), ("train.steps=many", "train.steps")])
+@pytest.mark.parametrize("override,field", [("rollout.temperature=0", "rollout.temperature"), ("algorithm.advantage=ppo", "algorithm.advantage"), ("train.steps=many", "train.steps"), ("rollout.tools=[bash]", "rollout.tools"), ("rollout.tool_timeout_s=0", "rollout.tool_timeout_s")])
 def test_bad_values_name_the_field(override, field):
     with pytest.raises(ConfigError, match=f"config key '{field}'"):
         load_config(None, [override])

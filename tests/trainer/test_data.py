@@ -92,3 +92,40 @@ def test_epoch_sampler_resumes_exactly():
     b.load_state(state)
     assert b.next_batch(12) == rest
     assert sorted(first + rest[:3]) == items  # one epoch is a permutation
+
+
+def test_products_are_multi_digit_distinct_seeded_and_disjoint():
+    from trainer.data.products import product_splits
+
+    train, test = product_splits(digits=3, train_size=200, test_size=20, seed=1)
+    assert (len(train), len(test)) == (200, 20)
+    pairs = {}
+    for s in train + test:
+        a, b = (int(x) for x in s.prompt[0].content.split("?")[0].removeprefix("What is ").split(" × "))
+        assert 100 <= a <= 999 and 100 <= b <= 999 and s.reference == {"answer": str(a * b)} and s.verifier == "math"
+        pairs[(a, b)] = s.id
+    assert len(pairs) == 220  # no pair twice, so none is in both splits
+    assert product_splits(3, 200, 20, seed=1) == (train, test) and product_splits(3, 200, 20, seed=2) != (train, test)
+
+
+def test_products_refuse_more_problems_than_pairs():
+    from trainer.data.products import product_splits
+
+    with pytest.raises(ValueError, match=r"data.products: 90 \+ 20 problems exceed the 81 pairs of 1-digit numbers"):
+        product_splits(digits=1, train_size=90, test_size=20)
+
+
+def test_a_tools_instructions_open_the_prompt():
+    from contract.schema import ChatMessage, Sample
+    from trainer.model import load_tokenizer
+    from trainer.prompts import encode_prompt
+
+    tok = load_tokenizer("smollm2-135m-instruct")
+    plain = Sample(id="a", verifier="math", prompt="What is 2 × 3?", reference={"answer": "6"})
+    with_system = Sample(id="b", verifier="math", prompt=[ChatMessage(role="system", content="Be brief."), ChatMessage(role="user", content="What is 2 × 3?")], reference={"answer": "6"})
+    text = tok.decode(encode_prompt(tok, plain, True, "RUN PYTHON"))
+    assert "<|im_start|>system\nRUN PYTHON<|im_end|>" in text and text.index("RUN PYTHON") < text.index("What is 2 × 3?")
+    merged = tok.decode(encode_prompt(tok, with_system, True, "RUN PYTHON"))
+    assert "<|im_start|>system\nRUN PYTHON\n\nBe brief.<|im_end|>" in merged and merged.count("<|im_start|>system") == 1
+    assert tok.decode(encode_prompt(tok, plain, False, "RUN PYTHON")).startswith("RUN PYTHON\n\nWhat is 2 × 3?")
+    assert encode_prompt(tok, plain, True) == encode_prompt(tok, plain, True, None)

@@ -122,3 +122,47 @@ def test_the_hf_engine_stops_at_a_closing_fence_and_at_each_rows_budget(tokenize
     assert whole.response_ids[: len(stopped.response_ids)] == stopped.response_ids and len(whole.response_ids) > len(stopped.response_ids)
     assert len(short.response_ids) == 6 and not short.stopped and not short.finished
     assert short.response_ids == stopped.response_ids[:6]
+
+
+class FirstRowCalls:
+    """Stands in for the model in a fault test: in each call, row 0 writes a python block and the
+    other rows answer without one."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+    def generate(self, prompts, params, seeds=None, budgets=None):
+        out = []
+        for i, prompt in enumerate(prompts):
+            text = "```python\nprint(1)\n```\n" if i == 0 else "\\boxed{1}"
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"] + ([] if i == 0 else [self.tokenizer.eos_token_id])
+            out.append(Rollout(prompt, ids, [-0.5] * len(ids), i != 0, stopped=i == 0))
+        return out
+
+
+def test_a_step_drops_and_counts_the_episodes_whose_sandbox_failed(tokenizer):
+    from contract.schema import Score, Status
+    from rewards.math.check import check_one
+    from trainer.algorithms.reductions import StepStats
+    from trainer.collect import Collector
+    from trainer.config import load_config
+    from trainer.data.products import product_splits
+    from trainer.data.sampler import EpochSampler
+
+    cfg = load_config(None, ["data.task=products", "rollout.tools=[python]", "rollout.prompts_per_step=1", "rollout.group_size=4"])
+    train = product_splits(train_size=10, test_size=2)[0]
+
+    def score(samples):
+        return [Score(s.id, r, Status(st), d) for s in samples for st, r, d in [check_one(s.response, s.reference["answer"])]]
+
+    tool = PythonTool(["127.0.0.1:9"], ClientOptions(retries=1, backoff_s=0.05))  # nothing listens there
+    try:
+        collector = Collector(cfg, EpisodeRunner(FirstRowCalls(tokenizer), tokenizer, tool), score, EpochSampler(train, 0), cfg.algorithm.needs())
+        stats = StepStats()
+        exp = collector.collect(train[:1], stats)
+    finally:
+        tool.close()
+    values = stats.values()
+    assert len(exp) == 3 and values["tools/errors"] == 1 and values["scoring/dropped_error"] == 1 and values["scoring/wrong"] == 3
+    assert values["tools/calls_per_episode"] == 0 and values["accuracy/without_call"] == 0.0
+    assert [r["status"] for r in collector.records] == ["ERROR", "WRONG", "WRONG", "WRONG"] and collector.records[0]["detail"].startswith("tool: sandbox:")
