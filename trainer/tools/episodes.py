@@ -40,6 +40,11 @@ class Turn:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
+def calls_in(turns: list[Turn]) -> int:
+    """The tool calls among ``turns`` (a turn that ran a block)."""
+    return sum(turn.code is not None for turn in turns)
+
+
 @dataclass
 class Episode:
     rollout: Rollout  # prompt, then the model's and the tool's tokens (rollout.tool_mask marks the tool's)
@@ -48,7 +53,7 @@ class Episode:
 
     @property
     def calls(self) -> int:
-        return sum(turn.code is not None for turn in self.turns)
+        return calls_in(self.turns)
 
     @property
     def answer(self) -> str:
@@ -89,7 +94,7 @@ class _Running:
 
     @property
     def calls(self) -> int:
-        return sum(turn.code is not None for turn in self.turns)
+        return calls_in(self.turns)
 
     def add(self, ids: list[int], logprobs: list[float], by_tool: bool, topk: tuple[torch.Tensor, torch.Tensor] | None) -> None:
         self.ids += ids
