@@ -11,6 +11,7 @@ Model output is only ever parsed as LaTeX (latex2sympy): never ``eval`` / sympy 
 from __future__ import annotations
 
 import logging
+import re
 import signal
 from functools import lru_cache
 
@@ -22,6 +23,8 @@ from rewards.math.repeating import repeating_to_fractions
 logging.getLogger("math_verify").setLevel(logging.ERROR)  # it warns that its own timeout is off: ours is on
 
 MAX_ANSWER_CHARS = 1000
+ANSWER_FORMS = ("any", "number")  # reference.form: any equivalent expression, or the number itself
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?|-?\\frac\{\d+\}\{\d+\}")
 _LATEX_ONLY = [LatexExtractionConfig(boxed_match_priority=0)]
 _DELIMITERS = ("$", "\\(", "\\[", "\\boxed")
 
@@ -48,8 +51,10 @@ def _parse_reference(reference: str):
     return _parse_latex(repeating_to_fractions(reference))
 
 
-def check_one(response: str, reference: str) -> tuple[str, float, str]:
-    """(status, reward, detail) for one response; no deadline of its own."""
+def check_one(response: str, reference: str, form: str = "any") -> tuple[str, float, str]:
+    """(status, reward, detail) for one response; no deadline of its own. ``form`` "number": the
+    final answer must be a number written out (an integer, a decimal or \\frac{p}{q}), so that an
+    expression equal to the reference (the question's own "385 * 435") earns nothing."""
     extraction = extract_final_answer(repeating_to_fractions(response))
     if extraction is None:
         return "WRONG", 0.0, "no final answer found (looked for \\boxed{}, ####, 'the answer is', $...$, a final number)"
@@ -59,8 +64,10 @@ def check_one(response: str, reference: str) -> tuple[str, float, str]:
     gold = _parse_reference(reference)
     if not gold:
         return "INVALID", 0.0, f"reference.answer {reference!r} does not parse as LaTeX: fix the reference"
-    pred = _parse_latex(answer)
     shown = answer if len(answer) <= 80 else answer[:77] + "..."
+    if form == "number" and not _NUMBER.fullmatch(answer.strip()):
+        return "WRONG", 0.0, f"extracted {shown!r} ({extraction.source}) is not a number: the reference asks for the number itself (reference.form = number)"
+    pred = _parse_latex(answer)
     if not pred:
         return "WRONG", 0.0, f"extracted {shown!r} ({extraction.source}) does not parse as math"
     if verify(gold, pred, timeout_seconds=None):
@@ -68,15 +75,15 @@ def check_one(response: str, reference: str) -> tuple[str, float, str]:
     return "WRONG", 0.0, f"extracted {shown!r} ({extraction.source}) differs from reference {reference!r}"
 
 
-def check_batch(items: list[tuple[str, str]], deadline_s: float) -> list[tuple[str, float, str]]:
-    """Check (response, reference) pairs one by one, each under a soft deadline of deadline_s."""
+def check_batch(items: list[tuple[str, str, str]], deadline_s: float) -> list[tuple[str, float, str]]:
+    """Check (response, reference, form) items one by one, each under a soft deadline of deadline_s."""
     previous = signal.signal(signal.SIGALRM, _on_alarm)
     results = []
     try:
-        for response, reference in items:
+        for response, reference, form in items:
             signal.setitimer(signal.ITIMER_REAL, deadline_s)
             try:
-                results.append(check_one(response, reference))
+                results.append(check_one(response, reference, form))
             except _DeadlinePassed:
                 results.append(("TIMEOUT", 0.0, f"checking took longer than the {deadline_s:g}s deadline"))
             except RecursionError:

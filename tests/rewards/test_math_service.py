@@ -79,6 +79,24 @@ def test_malformed_samples_are_invalid_and_the_rest_scored(math_server):
     assert "not a JSON object" in reply.scores[3].detail
 
 
+def test_a_number_form_reference_refuses_an_expression_that_restates_the_question(math_server):
+    """385 * 435 equals 167475, but a reference with form number asks for the number itself."""
+    samples = [
+        Sample(id=str(i), verifier="math", prompt="What is 385 × 435?", reference={"answer": "167475", **form}, response=response)
+        for i, (response, form) in enumerate([
+            ("So the answer is 385 * 435.", {"form": "number"}),
+            ("So the answer is \\boxed{385 \\times 435}.", {"form": "number"}),
+            ("So the answer is \\boxed{167,475}.", {"form": "number"}),
+            ("So the answer is 385 * 435.", {}),
+            ("So the answer is 167475.", {"form": "exactly"}),
+        ])
+    ]  # fmt: skip
+    scores, _ = score(math_server.address, samples)
+    assert [s.status for s in scores] == [Status.WRONG, Status.WRONG, Status.OK, Status.OK, Status.INVALID]
+    assert "is not a number: the reference asks for the number itself (reference.form = number)" in scores[0].detail
+    assert "reference.form 'exactly' is not one of any, number" in scores[4].detail
+
+
 @pytest.mark.parametrize("answer", ["  ", None, True, ["1"]])
 def test_empty_or_non_scalar_reference_answer_is_invalid(math_server, answer):
     (s,), _ = score(math_server.address, [sample(0, "\\boxed{1}", answer=answer)])

@@ -3,7 +3,9 @@ scored by the math verifier.
 
 The product of two 3-digit numbers is easy to compute and hard to guess: a small model that writes
 ``print(a * b)`` and reads the output gets it right; one that multiplies in its head rarely does.
-Pairs are drawn without repeats from the seed, the first ``test_size`` held out.
+The answer must be the number itself (the math verifier's ``form: number``): "the answer is
+385 * 435" restates the question and earns nothing. Pairs are drawn without repeats from the seed,
+the first ``test_size`` held out.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def product_splits(digits: int = 3, train_size: int = 2000, test_size: int = 64,
     pairs = list(chosen)
 
     def sample(split: str, i: int, a: int, b: int) -> Sample:
-        return Sample(id=f"product-{split}-{i}", verifier="math", prompt=[ChatMessage(role="user", content=PROMPT.format(a=a, b=b))], reference={"answer": str(a * b)})
+        return Sample(id=f"product-{split}-{i}", verifier="math", prompt=[ChatMessage(role="user", content=PROMPT.format(a=a, b=b))], reference={"answer": str(a * b), "form": "number"})
 
     test = [sample("test", i, a, b) for i, (a, b) in enumerate(pairs[:test_size])]
     train = [sample("train", i, a, b) for i, (a, b) in enumerate(pairs[test_size:])]
