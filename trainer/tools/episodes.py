@@ -135,7 +135,9 @@ class EpisodeRunner:
     def __call__(self, prompts: list[list[int]], params: SamplingParams, seeds: list[int] | None = None) -> list[Episode]:
         """One episode per prompt, in order; ``seeds`` as :meth:`RolloutEngine.generate` takes them."""
         if self.tool is None:
-            return [Episode(ro, [Turn(self.tokenizer.decode(ro.response_ids, skip_special_tokens=True))]) for ro in self.engine.generate(prompts, params, seeds)]
+            rollouts = self.engine.generate(prompts, params, seeds)
+            texts = self.tokenizer.batch_decode([ro.response_ids for ro in rollouts], skip_special_tokens=True)
+            return [Episode(ro, [Turn(text)]) for ro, text in zip(rollouts, texts)]
         seeds = seeds if seeds is not None else torch.randint(0, 2**62, (len(prompts),)).tolist()
         episodes = [_Running(list(p), s, params.max_new_tokens) for p, s in zip(prompts, seeds)]
         running = list(episodes)
@@ -161,11 +163,12 @@ class EpisodeRunner:
                 continue
             stop = (CLOSE_FENCE,) if may_call else ()
             rollouts = self.engine.generate([ep.prompt + ep.ids for ep in part], replace(params, stop=stop), [turn_seed(ep.seed, ep.generations) for ep in part], [ep.budget for ep in part])
-            for ep, ro in zip(part, rollouts):
+            texts = self.tokenizer.batch_decode([ro.response_ids for ro in rollouts], skip_special_tokens=True)
+            for ep, ro, text in zip(part, rollouts, texts):
                 ep.generations += 1
                 ep.budget -= len(ro.response_ids)
                 ep.add(ro.response_ids, ro.logprobs, False, (ro.topk_ids, ro.topk_logprobs) if k else None)
-                ep.text += self.tokenizer.decode(ro.response_ids, skip_special_tokens=True)
+                ep.text += text
                 ep.finished = ro.finished
                 code = block_to_run(ep.text) if ro.stopped and ep.budget > 0 else None
                 if code is not None:
