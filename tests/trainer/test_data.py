@@ -102,7 +102,7 @@ def test_products_are_multi_digit_distinct_seeded_and_disjoint():
     pairs = {}
     for s in train + test:
         a, b = (int(x) for x in s.prompt[0].content.split("?")[0].removeprefix("What is ").split(" × "))
-        assert 100 <= a <= 999 and 100 <= b <= 999 and s.reference == {"answer": str(a * b)} and s.verifier == "math"
+        assert 100 <= a <= 999 and 100 <= b <= 999 and s.reference == {"answer": str(a * b), "form": "number"} and s.verifier == "math"
         pairs[(a, b)] = s.id
     assert len(pairs) == 220  # no pair twice, so none is in both splits
     assert product_splits(3, 200, 20, seed=1) == (train, test) and product_splits(3, 200, 20, seed=2) != (train, test)
