@@ -138,12 +138,13 @@ class HFEngine(RolloutEngine):
         ]
 
     def _completes_stop(self, tokens: torch.Tensor, active: torch.Tensor, t: int, stop: tuple[str, ...]) -> torch.Tensor:
-        """[active] bool: the rows whose text contains one of ``stop`` since token ``t`` (and not before).
-        tokens: [rows, new] long; active: [active] long row indices."""
+        """[active] bool: the rows whose last ``STOP_WINDOW`` tokens, up to token ``t``, hold one of
+        ``stop``. Checked at every token, so a stop string found now was completed by token ``t``:
+        one completed earlier would have ended the row then. tokens: [rows, new] long; active:
+        [active] long row indices."""
         window = tokens[active, max(0, t - STOP_WINDOW + 1) : t + 1].tolist()  # [active][<= STOP_WINDOW]
-        now = self.tokenizer.batch_decode(window, skip_special_tokens=True)
-        before = self.tokenizer.batch_decode([w[:-1] for w in window], skip_special_tokens=True)
-        return torch.tensor([any(s in a and s not in b for s in stop) for a, b in zip(now, before)], device=tokens.device)
+        texts = self.tokenizer.batch_decode(window, skip_special_tokens=True)
+        return torch.tensor([any(s in text for s in stop) for text in texts], device=tokens.device)
 
 
 def gumbel_sample(scores: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
