@@ -21,7 +21,7 @@ from trainer.experience import Experience
 from trainer.prompts import encode_prompt, with_response
 from trainer.rollout.base import Rollout, SamplingParams
 from trainer.support import support_ids
-from trainer.tools.episodes import Episode, EpisodeRunner
+from trainer.tools.episodes import Episode, EpisodeRunner, score_episodes
 from trainer.world import World
 
 Scorer = Callable[[list[Sample]], list[Score]]
@@ -123,7 +123,7 @@ class Collector:
         t_gen = time.perf_counter()
         samples = [with_response(prompts[i // r.group_size], e.answer, f"#{i % r.group_size}") for i, e in enumerate(episodes)]
         before = self._client_counters()
-        scores = self._score_episodes(samples, episodes)
+        scores = score_episodes(self.score, samples, episodes)
         for key, value in self._client_counters().items():  # scoring/retried_calls, scoring/failed_batches
             stats.add(f"scoring/{key}", Sum(value - before[key]))
         stats.add("time/generate", Elapsed(t_gen - t))  # a tool's calls included
@@ -153,12 +153,6 @@ class Collector:
         stats.add("response_length/mean", Mean(sum(rollouts[i].generated_tokens for i in keep), n))
         stats.add("response_length/clipped_fraction", Mean(sum(not rollouts[i].finished for i in keep), n))
         return [rollouts[i] for i in keep], [scores[i] for i in keep], [group_offset + i // r.group_size for i in keep], [records[i] for i in keep]
-
-    def _score_episodes(self, samples: list[Sample], episodes: list[Episode]) -> list[Score]:
-        """The verifiers' scores; an episode whose tool failed is not sent, and gets ERROR."""
-        ran = [i for i, e in enumerate(episodes) if e.failed is None]
-        scored = dict(zip(ran, self.score([samples[i] for i in ran]) if ran else []))
-        return [scored.get(i) or Score(s.id, 0.0, Status.ERROR, f"tool: {episodes[i].failed}") for i, s in enumerate(samples)]
 
     def _client_counters(self) -> dict[str, int]:
         """The gRPC client's retry and failure counts (none for an in-process scorer)."""

@@ -9,7 +9,7 @@ from contract.schema import Sample, Score, Status
 from trainer.algorithms.reductions import Mean, StepStats, Sum
 from trainer.prompts import encode_prompt, with_response
 from trainer.rollout.base import SamplingParams
-from trainer.tools.episodes import EpisodeRunner
+from trainer.tools.episodes import EpisodeRunner, score_episodes
 
 
 def evaluate(runner: EpisodeRunner, samples: list[Sample], score: Callable[[list[Sample]], list[Score]], max_new_tokens: int, chat_template: bool = True) -> StepStats:
@@ -20,12 +20,11 @@ def evaluate(runner: EpisodeRunner, samples: list[Sample], score: Callable[[list
     stats = StepStats()
     prompts = [encode_prompt(runner.tokenizer, s, chat_template, runner.instructions) for s in samples]
     episodes = runner(prompts, SamplingParams(max_new_tokens=max_new_tokens, greedy=True)) if prompts else []
-    ran = [i for i, e in enumerate(episodes) if e.failed is None]
-    scores = score([with_response(samples[i], episodes[i].answer) for i in ran]) if ran else []
+    scores = score_episodes(score, [with_response(s, e.answer) for s, e in zip(samples, episodes)], episodes)
     counts = Counter(s.status for s in scores)
     stats.add("eval/accuracy", Mean(counts[Status.OK], len(scores) - counts[Status.ERROR]))
     stats.add("eval/mean_length", Mean(sum(e.rollout.generated_tokens for e in episodes), len(episodes)))
-    stats.add("eval/errors", Sum(counts[Status.ERROR] + len(episodes) - len(ran)))
+    stats.add("eval/errors", Sum(counts[Status.ERROR]))
     stats.add("eval/samples", Sum(len(samples)))
     if runner.tool is not None:
         stats.add("eval/tool_calls", Mean(sum(e.calls for e in episodes), len(episodes)))

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from contract.schema import Sample, Score, Status
 from trainer.rollout.base import Rollout, RolloutEngine, SamplingParams
 from trainer.tools.protocol import CLOSE_FENCE, INSTRUCTIONS, block_to_run, output_block
 from trainer.tools.python import Call, CallResult, PythonTool
@@ -72,6 +73,14 @@ class Episode:
     def count(self, status: str) -> int:
         """The calls whose run ended with ``status``."""
         return sum(turn.status == status for turn in self.turns)
+
+
+def score_episodes(score, samples: list[Sample], episodes: list[Episode]) -> list[Score]:
+    """``score``'s verdicts on ``samples`` (each carrying its episode's answer); an episode whose
+    tool failed is not sent, and gets ERROR (dropped and counted like any infrastructure failure)."""
+    ran = [i for i, e in enumerate(episodes) if e.failed is None]
+    scored = dict(zip(ran, score([samples[i] for i in ran]) if ran else []))
+    return [scored.get(i) or Score(s.id, 0.0, Status.ERROR, f"tool: {episodes[i].failed}") for i, s in enumerate(samples)]
 
 
 @dataclass
